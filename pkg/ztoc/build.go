@@ -1,0 +1,240 @@
+package ztoc
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/socify/socify/pkg/ztoc/internal/inflate"
+)
+
+// checkpointSize is the size of one record of the gzip zinfo blob.
+const checkpointSize = 8 + 8 + 1 + inflate.WindowSize
+
+// Build reads a layer blob from r, once, and builds its zTOC: the tar TOC
+// and the compression checkpoints come out of the same pass, and the span
+// digests and the blob digest are computed on the way. r is read to its end;
+// any byte after the compressed stream is an error, as in soci.
+func Build(ctx context.Context, r io.Reader, opts ...Option) (*Ztoc, error) {
+	o := makeOptions(opts)
+	if o.spanSize < 0 || (o.spanSize == 0 && o.compression == Uncompressed) {
+		return nil, fmt.Errorf("ztoc: invalid span size %d", o.spanSize)
+	}
+	cr := &countingReader{ctx: ctx, r: r}
+	switch o.compression {
+	case Gzip:
+		return buildGzip(cr, o)
+	case Uncompressed:
+		return buildTar(cr, o)
+	}
+	return nil, fmt.Errorf("ztoc: unsupported compression %q", o.compression)
+}
+
+// countingReader checks for cancellation between reads and counts bytes.
+type countingReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func digestOf(h hash.Hash) string {
+	var sum [sha256.Size]byte
+	return "sha256:" + hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+type gzipBuilder struct {
+	span     int64
+	blob     hash.Hash
+	spanHash hash.Hash
+	open     bool
+	last     int64
+	zinfo    []byte
+	count    int
+	digests  []string
+	warnings []Warning
+}
+
+func (g *gzipBuilder) onInput(p []byte) {
+	g.blob.Write(p)
+	if g.open {
+		g.spanHash.Write(p)
+	}
+}
+
+// onBoundary applies zran's rule: a checkpoint at the end of the gzip header
+// (out == 0) and at the first block boundary after more than span bytes.
+func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
+	if !(b.Out == 0 || b.Out-g.last > g.span) {
+		return nil
+	}
+	if g.open {
+		g.digests = append(g.digests, digestOf(g.spanHash))
+		g.spanHash.Reset()
+	}
+	g.open = true
+	if b.Bits != 0 {
+		// The span starts with the partly used byte, as soci's span ranges do.
+		g.spanHash.Write([]byte{b.LastByte})
+	}
+	if b.Out == 0 && g.count > 0 {
+		g.warnings = append(g.warnings, Warning{Kind: WarnDuplicateZeroCheckpoints, Offset: b.In,
+			Message: fmt.Sprintf("checkpoint %d is at uncompressed offset 0 like checkpoint 0 (empty deflate block or empty gzip member at the start); the SOCI snapshotter rejects this zTOC as non-monotonic", g.count)})
+	}
+	var rec [17]byte
+	binary.LittleEndian.PutUint64(rec[0:], uint64(b.In))
+	binary.LittleEndian.PutUint64(rec[8:], uint64(b.Out))
+	rec[16] = b.Bits
+	g.zinfo = append(g.zinfo, rec[:]...)
+	g.zinfo = append(g.zinfo, b.Window...)
+	g.count++
+	g.last = b.Out
+	return nil
+}
+
+func buildGzip(cr *countingReader, o options) (*Ztoc, error) {
+	g := &gzipBuilder{span: o.spanSize, blob: sha256.New(), spanHash: sha256.New(), zinfo: make([]byte, 12, 12+4*checkpointSize)}
+	dec := inflate.NewDecoder(cr, inflate.Options{OnInput: g.onInput, OnBoundary: g.onBoundary})
+	toc, tarSize, err := readTOC(dec, dec.Pos)
+	if err == nil {
+		err = dec.Drain()
+	}
+	if err != nil {
+		return nil, decodeError(err, dec)
+	}
+	if g.open {
+		g.digests = append(g.digests, digestOf(g.spanHash))
+	}
+	binary.LittleEndian.PutUint32(g.zinfo[0:], uint32(g.count))
+	binary.LittleEndian.PutUint64(g.zinfo[4:], uint64(o.spanSize))
+	z := &Ztoc{
+		Version:                 Version09,
+		BuildToolIdentifier:     o.tool,
+		CompressedArchiveSize:   cr.n,
+		UncompressedArchiveSize: tarSize,
+		TOC:                     toc.entries,
+		Compression:             Gzip,
+		MaxSpanID:               int32(g.count - 1),
+		SpanDigests:             g.digests,
+		Checkpoints:             g.zinfo,
+		Warnings:                append(g.warnings, toc.warnings...),
+		BlobDigest:              digestOf(g.blob),
+	}
+	return z, nil
+}
+
+// decodeError turns a decoding or tar error into a FormatError with offsets.
+func decodeError(err error, dec *inflate.Decoder) error {
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ie *inflate.Error
+	if errors.As(err, &ie) {
+		return &FormatError{CompressedOffset: ie.In, UncompressedOffset: ie.Out, Msg: ie.Msg, Err: ie.Err}
+	}
+	var te *tarError
+	if errors.As(err, &te) {
+		return &FormatError{CompressedOffset: dec.InputPos(), UncompressedOffset: te.off, Msg: "invalid tar stream", Err: te.err}
+	}
+	return &FormatError{CompressedOffset: dec.InputPos(), UncompressedOffset: dec.Pos(), Msg: "reading tar", Err: err}
+}
+
+type tocResult struct {
+	entries  []FileMetadata
+	warnings []Warning
+}
+
+// readTOC runs archive/tar over the uncompressed stream, exactly as soci's
+// TOC builder does, so entry offsets, PAX handling and errors match.
+func readTOC(r io.Reader, pos func() int64) (tocResult, int64, error) {
+	var res tocResult
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return res, pos(), nil
+			}
+			return res, 0, &tarError{off: pos(), err: err}
+		}
+		typ, ok := entryType(hdr.Typeflag)
+		if !ok {
+			return res, 0, &tarError{off: pos(), err: fmt.Errorf("unsupported input tar entry %q (entry %q)", hdr.Typeflag, hdr.Name)}
+		}
+		m := FileMetadata{
+			Name:               hdr.Name,
+			Type:               typ,
+			UncompressedOffset: pos(),
+			UncompressedSize:   hdr.Size,
+			Linkname:           hdr.Linkname,
+			Mode:               hdr.Mode,
+			UID:                uint32(hdr.Uid),
+			GID:                uint32(hdr.Gid),
+			Uname:              hdr.Uname,
+			Gname:              hdr.Gname,
+			ModTime:            hdr.ModTime,
+			Devmajor:           hdr.Devmajor,
+			Devminor:           hdr.Devminor,
+			PAXHeaders:         hdr.PAXRecords,
+		}
+		if n := len(res.entries); n > 0 {
+			p := &res.entries[n-1]
+			m.TarHeaderOffset = alignToTarBlock(p.UncompressedOffset + p.UncompressedSize)
+		}
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				res.warnings = append(res.warnings, Warning{Kind: WarnSparseFile, Offset: m.UncompressedOffset, Name: m.Name,
+					Message: "sparse file: the TOC records its logical size, so the SOCI snapshotter serves wrong data or rejects the layer"})
+				break
+			}
+		}
+		res.entries = append(res.entries, m)
+	}
+}
+
+type tarError struct {
+	off int64
+	err error
+}
+
+func (e *tarError) Error() string { return e.err.Error() }
+func (e *tarError) Unwrap() error { return e.err }
+
+func entryType(t byte) (string, bool) {
+	switch t {
+	case tar.TypeLink:
+		return "hardlink", true
+	case tar.TypeSymlink:
+		return "symlink", true
+	case tar.TypeDir:
+		return "dir", true
+	case tar.TypeReg:
+		return "reg", true
+	case tar.TypeChar:
+		return "char", true
+	case tar.TypeBlock:
+		return "block", true
+	case tar.TypeFifo:
+		return "fifo", true
+	}
+	return "", false
+}
