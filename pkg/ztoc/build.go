@@ -238,3 +238,5 @@ func entryType(t byte) (string, bool) {
 	}
 	return "", false
 }
+
+func newSHA256() hash.Hash { return sha256.New() }

@@ -442,7 +442,7 @@ func (d *Decoder) readHeader() error {
 	for i := range h {
 		c, err := byte1()
 		if err != nil {
-			if d.members == 0 && i == 0 {
+			if d.members == 0 && i == 0 && errors.Is(err, io.EOF) {
 				return &Error{In: 0, Out: 0, Msg: "empty gzip stream", Err: io.ErrUnexpectedEOF}
 			}
 			return err
