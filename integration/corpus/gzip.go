@@ -232,6 +232,9 @@ const (
 	// Fixed is a fixed-Huffman block (BTYPE 01) of literals only, so block
 	// boundaries fall at arbitrary bit positions.
 	Fixed
+	// Dynamic is a dynamic-Huffman block (BTYPE 10) with the code lengths
+	// given in Block (or defaults), to probe which codes decoders accept.
+	Dynamic
 )
 
 // Block is one deflate block of HandDeflate. Data may be empty: an empty
@@ -239,6 +242,116 @@ const (
 type Block struct {
 	Kind BlockKind
 	Data []byte
+	// LitLens and DistLens are the code lengths of a Dynamic block. Nil
+	// LitLens: literals 9 bits, end-of-block and length code 257 (length 3)
+	// 2 bits each, a complete code. Nil DistLens: one distance code of 1 bit
+	// (distance 1), the incomplete single-code case zlib and Go allow.
+	// Runs of a byte repeated are coded as matches (257, distance 1) when
+	// both codes exist.
+	LitLens, DistLens []int
+}
+
+// DefaultLitLens is the literal/length code Dynamic blocks use by default.
+func DefaultLitLens() []int {
+	l := make([]int, 258)
+	for i := 0; i < 256; i++ {
+		l[i] = 9
+	}
+	l[256], l[257] = 2, 2
+	return l
+}
+
+// NoMatchLitLens is a complete literal-only code: literals 9 bits,
+// end-of-block 1 bit; with it, DistLens may be empty ({0}).
+func NoMatchLitLens() []int {
+	l := DefaultLitLens()[:257]
+	l[256] = 1
+	return l
+}
+
+// EOBOnlyLitLens codes only end-of-block, with 1 bit: an empty dynamic
+// block, the single-code case.
+func EOBOnlyLitLens() []int {
+	l := make([]int, 257)
+	l[256] = 1
+	return l
+}
+
+// canonical assigns RFC 1951 canonical Huffman codes to code lengths.
+func canonical(lens []int) []uint64 {
+	var count [16]int
+	for _, n := range lens {
+		if n > 0 {
+			count[n]++
+		}
+	}
+	var next [16]uint64
+	code := uint64(0)
+	for n := 1; n < 16; n++ {
+		code = (code + uint64(count[n-1])) << 1
+		if n == 1 {
+			code = 0
+		}
+		next[n] = code
+	}
+	codes := make([]uint64, len(lens))
+	for i, n := range lens {
+		if n > 0 {
+			codes[i] = next[n]
+			next[n]++
+		}
+	}
+	return codes
+}
+
+// huff writes a Huffman code MSB first.
+func (w *bitWriter) huff(code uint64, n int) {
+	var rev uint64
+	for i := 0; i < n; i++ {
+		rev = rev<<1 | (code>>uint(i))&1
+	}
+	w.bits(rev, uint(n))
+}
+
+func (w *bitWriter) dynamic(blk Block) {
+	lit, dist := blk.LitLens, blk.DistLens
+	if lit == nil {
+		lit = DefaultLitLens()
+	}
+	if dist == nil {
+		dist = []int{1}
+	}
+	w.bits(0, 1)
+	w.bits(2, 2) // BTYPE dynamic
+	w.bits(uint64(len(lit)-257), 5)
+	w.bits(uint64(len(dist)-1), 5)
+	w.bits(19-4, 4) // HCLEN: all 19 code length code lengths follow
+	order := []int{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+	for _, sym := range order {
+		if sym <= 15 {
+			w.bits(4, 3) // symbols 0-15: 4 bits each, a complete code
+		} else {
+			w.bits(0, 3)
+		}
+	}
+	for _, n := range append(append([]int{}, lit...), dist...) {
+		w.huff(uint64(n), 4) // canonical code of symbol n with 16 4-bit codes is n
+	}
+	lc, dc := canonical(lit), canonical(dist)
+	match := len(lit) > 257 && lit[257] > 0 && len(dist) > 0 && dist[0] > 0
+	d := blk.Data
+	for i := 0; i < len(d); i++ {
+		if match && i > 0 && i+3 <= len(d) && d[i] == d[i-1] && d[i+1] == d[i-1] && d[i+2] == d[i-1] {
+			w.huff(lc[257], lit[257])
+			w.huff(dc[0], dist[0])
+			i += 2
+			continue
+		}
+		w.huff(lc[d[i]], lit[d[i]])
+	}
+	if len(lit) > 256 && lit[256] > 0 {
+		w.huff(lc[256], lit[256])
+	}
 }
 
 // HandDeflate encodes blocks as a raw deflate stream, exactly as given; no
@@ -266,6 +379,8 @@ func HandDeflate(blocks []Block) []byte {
 				w.fixedLiteral(int(c))
 			}
 			w.fixedLiteral(256)
+		case Dynamic:
+			w.dynamic(blk)
 		}
 	}
 	w.bits(1, 1)

@@ -102,7 +102,7 @@ func (tb *tarBuilder) add(h *tar.Header, data []byte) {
 	if tb.err != nil {
 		return
 	}
-	if h.ModTime.IsZero() {
+	if h.ModTime.IsZero() && h.Typeflag != tar.TypeXGlobalHeader {
 		h.ModTime = epoch
 	}
 	if h.Typeflag == tar.TypeReg || h.Typeflag == 0 {
@@ -192,6 +192,10 @@ func MixedTar(seed uint64, dataBudget int) ([]byte, error) {
 	tb.add(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/biguid-pax", Mode: 0o600, Uid: 3000000, Gid: 4000000, Format: tar.FormatPAX,
 		Uname: strings.Repeat("u", 40), Gname: strings.Repeat("g", 40)}, g.text(200))
 	tb.add(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/biguid-gnu", Mode: 0o600, Uid: 1 << 30, Gid: 1<<31 - 1, Format: tar.FormatGNU}, g.text(200))
+	// uid beyond uint32: soci and we cast to uint32.
+	tb.add(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/uid-over-32-bits", Mode: 0o600, Uid: 5000000000, Gid: 1 << 32, Format: tar.FormatPAX}, g.text(20))
+	// A mode beyond the octal field, base-256 encoded (GNU).
+	tb.add(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/huge-mode", Mode: 1<<40 | 0o644, Format: tar.FormatGNU}, g.text(20))
 	tb.add(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/ünïcødé-名前.txt", Mode: 0o644}, g.text(333))
 
 	long := dir + "/" + strings.Repeat("long-directory-name/", 6) + strings.Repeat("x", 60) + ".txt"
@@ -423,7 +427,7 @@ func GlobalHeaderTar(seed uint64) ([]byte, error) {
 	g := newGen(seed)
 	tb := newTarBuilder()
 	tb.file("before", g.text(2000))
-	tb.add(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", PAXRecords: map[string]string{"comment": "git archive"}}, nil)
+	tb.add(&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "git archive"}}, nil)
 	tb.file("after", g.text(2000))
 	return tb.bytes()
 }
@@ -489,7 +493,7 @@ func PAXSparseTar(seed uint64) ([]byte, error) {
 	// 0.1: GNU.sparse.map lists offset,length pairs; the data holds the
 	// fragments back to back.
 	frag := g.random(1536)
-	paxEntry([][2]string{{"GNU.sparse.map", "0,512,10240,1024"}, {"GNU.sparse.size", "20000"}},
+	paxEntry([][2]string{{"GNU.sparse.numblocks", "2"}, {"GNU.sparse.map", "0,512,10240,1024"}, {"GNU.sparse.size", "20000"}},
 		rawHeader{Name: "sparse01", Mode: 0o644, Typeflag: '0', Size: int64(len(frag))}, frag)
 
 	// 1.0: the map is a block of decimal lines at the start of the data.

@@ -12,6 +12,10 @@
 //	reg.Proxy       // *Proxy: faults and counters
 //	reg.Ref("repo:tag") // reg.Addr + "/repo:tag"
 //	reg.SetPassword("AWS", newPW) // rotate a password; takes effect on the next request
+//	reg.RemoveUser("AWS")         // its credentials stop working on the next request
+//
+// Also: reg.BackendRef(repo), reg.Root (storage directory), WithRealm(realm), WithLogs() (registry
+// logs to stderr; discarded by default). Passwords are bcrypt-hashed, so at most 72 bytes.
 //
 // Both listeners are plain HTTP on 127.0.0.1, which go-containerregistry already treats as
 // insecure-by-default (no name.Insecure needed). Everything is shut down by t.Cleanup.
@@ -27,12 +31,19 @@
 //	reg.Proxy.Inject(registrytest.Match{Method: "PATCH"}, registrytest.Fail(503), 1)
 //	inj.Hits()   // how many requests it was applied to
 //	inj.Remove() // stop applying it
+//	reg.Proxy.ClearFaults()
+//
+// Matches: Any, AnyBlob, AnyBlobGet, BlobGet(digest), AnyUpload, AnyManifest, AnyManifestPut,
+// ManifestPut(repo, ref), or a Match{Method, Path (regexp on the URL path; BlobPath, UploadPath,
+// ManifestPath are ready-made), Func}. A Func that always returns false turns a fault into a hook
+// that observes requests (e.g. to advance a test clock after the third upload).
 //
 // Actions: Fail(status) answers with a registry-style JSON error; Respond(status, header, body)
 // answers with exactly that; Throttle(d) answers 429 with Retry-After; Cut(n) forwards the request and
 // aborts the connection after n bytes of the response body (the client sees an unexpected EOF);
 // Reset() drops the connection before any response (TCP RST); Slow(chunk, every) forwards and
-// dribbles the body chunk bytes at a time; Delay(d) waits before forwarding.
+// dribbles the body chunk bytes at a time; Delay(d) waits before forwarding; IgnoreRange() drops the
+// request's Range header so the whole blob comes back with 200.
 //
 // # Counting traffic
 //

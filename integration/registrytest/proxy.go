@@ -92,6 +92,7 @@ const (
 	actReset
 	actSlow
 	actDelay
+	actIgnoreRange
 )
 
 // Action is what the proxy does to a matching request. Build one with Fail, Respond, Throttle, Cut,
@@ -156,6 +157,10 @@ func Slow(chunk int, every time.Duration) Action {
 func Delay(d time.Duration) Action {
 	return Action{kind: actDelay, interval: d, name: fmt.Sprintf("delay %s", d)}
 }
+
+// IgnoreRange forwards the request without its Range header, as some caches and proxies do: the
+// client asks for part of a blob and gets all of it with 200.
+func IgnoreRange() Action { return Action{kind: actIgnoreRange, name: "ignore range"} }
 
 // Injection is a fault installed with Proxy.Inject.
 type Injection struct {
@@ -285,7 +290,8 @@ func (p *Proxy) Reset() {
 	p.records = nil
 }
 
-// Stats sums the records of the requests that m matches.
+// Stats sums the records of the requests that m matches. A Match.Func sees a request rebuilt from
+// the record: method, path, query and Range header only.
 func (p *Proxy) Stats(m Match) Stats {
 	p.tb.Helper()
 	cm, err := m.compile()
@@ -414,6 +420,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Host = r.Host
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
+	}
+	if faulty && act.kind == actIgnoreRange {
+		out.Header.Del("Range")
 	}
 	if r.ContentLength == 0 {
 		out.Body = nil

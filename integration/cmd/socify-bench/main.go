@@ -27,7 +27,6 @@ import (
 	"runtime/metrics"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	sociztoc "github.com/awslabs/soci-snapshotter/ztoc"
@@ -52,6 +51,8 @@ var cases = []struct{ name, desc string }{
 
 func main() {
 	one := flag.String("one", "", "internal: run one measurement in this process")
+	e2eOne := flag.String("e2e-one", "", "internal: run one end-to-end measurement in this process")
+	suites := flag.String("suite", "ztoc,e2e", "which suites to run: ztoc (builder vs inflaters), e2e (conversions)")
 	layer := flag.String("layer", "", "gzip layer to use (default: generate one)")
 	runs := flag.Int("runs", 5, "runs per case (median reported)")
 	minSize := flag.Int64("min-size", 300_000_000, "minimum compressed size of the generated layer")
@@ -60,6 +61,13 @@ func main() {
 	flag.Parse()
 	if *one != "" {
 		if err := measure(*one, *layer, *span); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *e2eOne != "" {
+		if err := e2eMeasure(*e2eOne, *layer); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -79,19 +87,31 @@ func main() {
 	}
 	fmt.Printf("layer: %s (%.1f MB gzip)\nmachine: %d CPUs, %s/%s, %s\nruns per case: %d (interleaved), span %d\n\n",
 		*layer, float64(st.Size())/1e6, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), *runs, *span)
+	self, _ := os.Executable()
+	if strings.Contains(*suites, "ztoc") {
+		runZtoc(self, *layer, *only, *runs, *span)
+	}
+	if strings.Contains(*suites, "e2e") {
+		if err := runE2E(self, *layer, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "end to end:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func runZtoc(self, layer, only string, runs int, span int64) {
 	want := map[string]bool{}
-	for _, c := range strings.Split(*only, ",") {
+	for _, c := range strings.Split(only, ",") {
 		want[c] = true
 	}
 	all := map[string][]result{}
-	self, _ := os.Executable()
 	// Interleave the cases so drift on a noisy machine hits all of them alike.
-	for i := 0; i < *runs; i++ {
+	for i := 0; i < runs; i++ {
 		for _, c := range cases {
 			if !want[c.name] {
 				continue
 			}
-			r, err := child(self, c.name, *layer, *span)
+			r, err := child(self, c.name, layer, span)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
 				os.Exit(1)
@@ -148,9 +168,7 @@ func child(self, name, layer string, span int64) (result, error) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		return r, fmt.Errorf("child output %q: %w", out, err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.MaxRSS = ru.Maxrss * 1024
-	}
+	r.MaxRSS = maxRSS(cmd)
 	return r, nil
 }
 

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// envName is the environment variable that sets the flag name: --span-size
+// is SOCIFY_SPAN_SIZE. Every flag has one, so CI systems can configure socify
+// without editing command lines.
+func envName(flag string) string {
+	return "SOCIFY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func envs(flag string) []string { return []string{envName(flag)} }
+
+const (
+	formatText = "text"
+	formatJSON = "json"
+)
+
+// commonFlags are accepted by the application and by every command, before
+// or after the command name: `socify --output json version` and `socify
+// version --output json` mean the same.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "output",
+			Usage:   "report `FORMAT`: text or json (the report goes to stdout, logs and progress to stderr)",
+			EnvVars: envs("output"),
+		},
+		&cli.BoolFlag{
+			Name:    "quiet",
+			Aliases: []string{"q"},
+			Usage:   "print only errors and the result (for convert: the digest, or the pushed reference); no progress unless --progress asks for it",
+			EnvVars: envs("quiet"),
+		},
+		&cli.BoolFlag{
+			Name:    "debug",
+			Usage:   "log debug details to stderr",
+			EnvVars: envs("debug"),
+		},
+		&cli.StringFlag{
+			Name:    "progress",
+			Value:   "auto",
+			Usage:   "progress display: auto (bars on a terminal, timestamped lines otherwise), bar, plain or none",
+			EnvVars: envs("progress"),
+		},
+	}
+}
+
+// withCommon lists a command's own flags first, then the common ones, as
+// --help shows them.
+func withCommon(flags ...cli.Flag) []cli.Flag {
+	return append(flags, commonFlags()...)
+}
+
+// lookup finds a common flag in the innermost context where it was set, so
+// that a flag given before the command name is not hidden by the command's
+// own default.
+func lookup(c *cli.Context, name string) (*cli.Context, bool) {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(name) {
+			return cc, true
+		}
+	}
+	return nil, false
+}
+
+func commonString(c *cli.Context, name, def string) string {
+	if cc, ok := lookup(c, name); ok {
+		return cc.String(name)
+	}
+	return def
+}
+
+func commonBool(c *cli.Context, name string) bool {
+	if cc, ok := lookup(c, name); ok {
+		return cc.Bool(name)
+	}
+	return false
+}
+
+// session is what a command needs besides its flags: where to write, how to
+// log, how to show progress. It is built from the common flags by setup.
+type session struct {
+	stdout   io.Writer
+	stderr   io.Writer
+	stdin    io.Reader
+	format   string
+	quiet    bool
+	log      *slog.Logger
+	progress progressSink
+}
+
+// ioFromApp returns the streams the application was given (tests pass
+// buffers; main passes the process streams).
+func ioFromApp(c *cli.Context) (stdin io.Reader, stdout, stderr io.Writer) {
+	stdin, stdout, stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	return stdin, stdout, stderr
+}
+
+// setup reads the common flags; the default report format is text.
+func setup(c *cli.Context) (*session, error) { return setupFormat(c, formatText) }
+
+// setupFormat is setup for commands whose documented default output is not
+// text (ztoc info prints JSON unless --output text).
+func setupFormat(c *cli.Context, defFormat string) (*session, error) {
+	stdin, stdout, stderr := ioFromApp(c)
+	s := &session{stdin: stdin, stdout: stdout, stderr: stderr}
+	s.format = commonString(c, "output", defFormat)
+	switch s.format {
+	case formatText, formatJSON:
+	default:
+		return nil, usageErrorf("--output must be text or json, not %q", s.format)
+	}
+	c.App.Metadata["format"] = s.format
+	s.quiet = commonBool(c, "quiet")
+	debug := commonBool(c, "debug")
+	mode := commonString(c, "progress", "auto")
+	tty := isTerminal(stderr)
+	level := slog.LevelInfo
+	switch {
+	case debug:
+		level = slog.LevelDebug
+	case s.quiet:
+		level = slog.LevelError
+	}
+	// On a terminal the lines are for a person watching: no timestamps. In
+	// a CI log they are records: timestamped, one event a line.
+	con := &console{w: stderr}
+	timestamps := !tty || mode == "plain"
+	s.log = slog.New(newLineHandler(con, level, timestamps))
+	// Progress lines are written at info level even with --quiet, which
+	// only silences "auto" progress: --quiet --progress plain gives a CI log
+	// with progress and a stdout holding nothing but the result.
+	p, err := newProgress(mode, s.quiet, tty, con, slog.New(newLineHandler(con, slog.LevelInfo, timestamps)))
+	if err != nil {
+		return nil, err
+	}
+	s.progress = p
+	return s, nil
+}
+
+// close stops the progress display; call it before printing the report.
+func (s *session) close() {
+	if s.progress != nil {
+		s.progress.Close()
+	}
+}
+
+// textWriter accumulates the first write error so that text reports can be
+// written with plain printf calls.
+type textWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *textWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+// emit writes a command's result: v as indented JSON, or the text form.
+func (s *session) emit(v any, text func(*textWriter)) error {
+	s.close()
+	if s.format == formatJSON {
+		enc := json.NewEncoder(s.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		return nil
+	}
+	tw := &textWriter{w: s.stdout}
+	text(tw)
+	if tw.err != nil {
+		return fmt.Errorf("writing report: %w", tw.err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal. A character device is taken
+// for one; CI=true and TERM=dumb force the plain form, since CI runners
+// sometimes allocate a pseudo-terminal whose log cannot replay cursor moves.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	if os.Getenv("CI") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
+}
+
+// listValue is a repeatable flag whose values may also be comma-separated
+// ("-p linux/amd64 -p linux/arm64" or "-p linux/amd64,linux/arm64", and
+// SOCIFY_PLATFORM=linux/amd64,linux/arm64 from the environment). Unlike
+// cli.StringSliceFlag it shows as one short entry in --help.
+type listValue struct{ items []string }
+
+func (l *listValue) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l.items = append(l.items, v)
+		}
+	}
+	return nil
+}
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.items, ",")
+}
+
+func listFlag(name string, aliases []string, category, usage string) *cli.GenericFlag {
+	return &cli.GenericFlag{
+		Name:     name,
+		Aliases:  aliases,
+		Category: category,
+		Usage:    usage,
+		Value:    &listValue{},
+		EnvVars:  envs(name),
+	}
+}
+
+// listOf returns the values of a listFlag.
+func listOf(c *cli.Context, name string) []string {
+	if l, ok := c.Generic(name).(*listValue); ok {
+		return l.items
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// console serializes everything written to stderr: log lines and, on a
+// terminal, the block of progress bars under them. A log line erases the
+// bars, is printed, and the bars are drawn again below it, so the two never
+// interleave.
+type console struct {
+	mu    sync.Mutex
+	w     io.Writer
+	drawn int // lines of progress bars currently on screen
+	// redraw renders the progress block; nil when no bars are shown.
+	redraw func() []string
+}
+
+func (c *console) writeLine(line []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.eraseLocked()
+	_, _ = c.w.Write(line)
+	c.drawLocked()
+}
+
+func (c *console) eraseLocked() {
+	if c.drawn == 0 {
+		return
+	}
+	// Cursor up to the first bar line, then clear to the end of the screen.
+	fmt.Fprintf(c.w, "\x1b[%dA\r\x1b[J", c.drawn)
+	c.drawn = 0
+}
+
+func (c *console) drawLocked() {
+	if c.redraw == nil {
+		return
+	}
+	lines := c.redraw()
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString("\x1b[K\n")
+	}
+	_, _ = c.w.Write(b.Bytes())
+	c.drawn = len(lines)
+}
+
+func (c *console) refresh() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.eraseLocked()
+	c.drawLocked()
+}
+
+// lineHandler is a slog.Handler writing one line per record: "msg key=value
+// ...", prefixed by an RFC 3339 UTC timestamp when the output is a log file
+// rather than a person's terminal.
+type lineHandler struct {
+	con        *console
+	level      slog.Level
+	timestamps bool
+	prefix     string // attributes from WithAttrs, preformatted
+	group      string
+	now        func() time.Time
+}
+
+func newLineHandler(con *console, level slog.Level, timestamps bool) *lineHandler {
+	return &lineHandler{con: con, level: level, timestamps: timestamps, now: time.Now}
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b bytes.Buffer
+	if h.timestamps {
+		t := r.Time
+		if t.IsZero() {
+			t = h.now()
+		}
+		b.WriteString(t.UTC().Format("2006-01-02T15:04:05.000Z"))
+		b.WriteByte(' ')
+	}
+	switch {
+	case r.Level >= slog.LevelError:
+		b.WriteString("error: ")
+	case r.Level >= slog.LevelWarn:
+		b.WriteString("warning: ")
+	case r.Level < slog.LevelInfo:
+		b.WriteString("debug: ")
+	}
+	b.WriteString(r.Message)
+	b.WriteString(h.prefix)
+	r.Attrs(func(a slog.Attr) bool {
+		appendAttr(&b, h.group, a)
+		return true
+	})
+	b.WriteByte('\n')
+	h.con.writeLine(b.Bytes())
+	return nil
+}
+
+func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	n := *h
+	var b bytes.Buffer
+	for _, a := range attrs {
+		appendAttr(&b, h.group, a)
+	}
+	n.prefix += b.String()
+	return &n
+}
+
+func (h *lineHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	n := *h
+	if n.group != "" {
+		n.group += "."
+	}
+	n.group += name
+	return &n
+}
+
+func appendAttr(b *bytes.Buffer, group string, a slog.Attr) {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	key := a.Key
+	if group != "" {
+		key = group + "." + key
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		for _, ga := range a.Value.Group() {
+			appendAttr(b, key, ga)
+		}
+		return
+	}
+	b.WriteByte(' ')
+	b.WriteString(key)
+	b.WriteByte('=')
+	var s string
+	switch a.Value.Kind() {
+	case slog.KindDuration:
+		s = a.Value.Duration().Round(time.Millisecond).String()
+	case slog.KindTime:
+		s = a.Value.Time().UTC().Format(time.RFC3339)
+	default:
+		s = a.Value.String()
+	}
+	if s == "" || strings.ContainsAny(s, " \t\n\"=") {
+		s = strconv.Quote(s)
+	}
+	b.WriteString(s)
+}
+
+// quietInfo lowers a library's Info records to Debug: the libraries narrate
+// decisions (a layer skipped, a blob mounted) that the command's report
+// already states, so they show only with --debug. Warnings stay warnings.
+type quietInfo struct{ slog.Handler }
+
+func (q quietInfo) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return q.Handler.Enabled(ctx, l)
+}
+
+func (q quietInfo) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietInfo) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietInfo{q.Handler.WithAttrs(attrs)}
+}
+
+func (q quietInfo) WithGroup(name string) slog.Handler { return quietInfo{q.Handler.WithGroup(name)} }
+
+// libLogger is the logger handed to the socify packages.
+func (s *session) libLogger() *slog.Logger { return slog.New(quietInfo{s.log.Handler()}) }

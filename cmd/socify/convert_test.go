@@ -1,0 +1,419 @@
+package main
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The image vectors: inputs and what soci v0.16.1 made of them.
+const imageDir = "../../testdata/images"
+
+type imageRecord struct {
+	Case  string   `json:"case"`
+	Label string   `json:"label"`
+	Flags []string `json:"flags"`
+	RC    int      `json:"rc"`
+	Top   struct {
+		Digest string `json:"digest"`
+	} `json:"top"`
+	dir string
+}
+
+func loadImageRecords(t *testing.T) []imageRecord {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(imageDir, "*", "expected", "*", "record.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no image vectors under %s (%v)", imageDir, err)
+	}
+	var out []imageRecord
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r imageRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		r.dir = filepath.Dir(f)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (r imageRecord) input() string { return filepath.Join(imageDir, r.Case, "IN.tar") }
+
+// socifyFlags translates the soci command line of a record into socify
+// flags with the same meaning. soci converts the host platform (amd64 where
+// the vectors were made) unless --all-platforms; socify converts every
+// platform unless --platform.
+func (r imageRecord) socifyFlags() []string {
+	args := []string{"--build-tool-identifier", "AWS SOCI CLI v0.2", "--no-cache"}
+	all := false
+	for i := 0; i < len(r.Flags); i++ {
+		switch r.Flags[i] {
+		case "--all-platforms":
+			all = true
+		case "--min-layer-size", "--span-size":
+			args = append(args, r.Flags[i], r.Flags[i+1])
+			i++
+		}
+	}
+	if !all && strings.Contains(r.Case, "platform") {
+		args = append(args, "--platform", "linux/amd64")
+	}
+	return args
+}
+
+// archiveFile returns the content of name in the tar file path.
+func archiveFile(t *testing.T, path, name string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			t.Fatalf("%s has no %s", path, name)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// TestConvertParity: "socify convert" reproduces soci's images digest for
+// digest, and fails like soci (exit 4, no output) when no layer qualifies.
+func TestConvertParity(t *testing.T) {
+	for _, r := range loadImageRecords(t) {
+		t.Run(r.Case+"/"+r.Label, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "OUT.tar")
+			args := append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)
+			res := socify(t, args...)
+			if r.RC != 0 {
+				if res.code != exitNothingToDo {
+					t.Fatalf("soci failed (rc %d); socify should exit %d: %s", r.RC, exitNothingToDo, res)
+				}
+				if !strings.Contains(res.stderr, "--allow-empty") && !strings.Contains(res.stderr, "min-layer-size") {
+					t.Errorf("the error should say why and how to proceed: %s", res.stderr)
+				}
+				if names := listDir(t, dir); len(names) != 0 {
+					t.Errorf("left behind: %v", names)
+				}
+				return
+			}
+			if res.code != 0 {
+				t.Fatalf("convert: %s", res)
+			}
+			want, err := os.ReadFile(filepath.Join(r.dir, "index.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := archiveFile(t, out, "index.json"); string(got) != string(want) {
+				t.Errorf("index.json differs from soci's:\n got %s\nwant %s", got, want)
+			}
+			if !strings.Contains(res.stdout, "digest   "+r.Top.Digest) {
+				t.Errorf("the text report does not show the result digest %s:\n%s", r.Top.Digest, res.stdout)
+			}
+		})
+	}
+}
+
+func findRecord(t *testing.T, caseName, label string) imageRecord {
+	t.Helper()
+	for _, r := range loadImageRecords(t) {
+		if r.Case == caseName && r.Label == label {
+			return r
+		}
+	}
+	t.Fatalf("no vector %s/%s", caseName, label)
+	return imageRecord{}
+}
+
+func TestConvertJSONReportAndDryRun(t *testing.T) {
+	r := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "OUT.tar")
+	base := append(append([]string{"convert"}, r.socifyFlags()...), "--output", "json", "oci-archive:"+r.input(), "oci-archive:"+out)
+
+	res := socify(t, append(base, "--dry-run")...)
+	if res.code != 0 {
+		t.Fatalf("dry run: %s", res)
+	}
+	var dry convertOutput
+	if err := json.Unmarshal([]byte(res.stdout), &dry); err != nil {
+		t.Fatalf("dry-run report: %v\n%s", err, res.stdout)
+	}
+	if !dry.DryRun || dry.Digest != r.Top.Digest || dry.Write != nil || len(dry.Conversion.NewBlobs) == 0 {
+		t.Errorf("dry run report: %+v", dry)
+	}
+	if names := listDir(t, dir); len(names) != 0 {
+		t.Fatalf("--dry-run wrote %v", names)
+	}
+
+	res = socify(t, base...)
+	if res.code != 0 {
+		t.Fatalf("convert: %s", res)
+	}
+	var rep convertOutput
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, res.stdout)
+	}
+	if rep.Digest != r.Top.Digest || rep.Reference != "oci-archive:"+out || rep.Write == nil || rep.Write.BlobsWritten == 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	socis := 0
+	for _, p := range rep.Conversion.Platforms {
+		if p.SociIndex != "" {
+			socis++
+		}
+	}
+	if socis != 2 {
+		t.Errorf("%d platforms converted, want 2: %+v", socis, rep.Conversion.Platforms)
+	}
+	// stdout is one JSON document; logs went to stderr.
+	if strings.Contains(res.stdout, "state=") || !strings.Contains(res.stderr, "state=") {
+		t.Errorf("logs and report mixed:\nstdout %s\nstderr %s", res.stdout, res.stderr)
+	}
+}
+
+func TestConvertQuietPrintsDigestOnly(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	out := filepath.Join(t.TempDir(), "OUT.tar")
+	res := socify(t, append(append([]string{"convert", "-q"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	if res.code != 0 || res.stdout != r.Top.Digest+"\n" || res.stderr != "" {
+		t.Fatalf("--quiet should print the digest alone and nothing on stderr: %s", res)
+	}
+}
+
+func TestConvertProgressLinesInCILogs(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	out := filepath.Join(t.TempDir(), "OUT.tar")
+	res := socify(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	// Not a terminal: timestamped lines, no cursor movement.
+	stamp := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z layer sha256:[0-9a-f]{12} state=started`)
+	if !stamp.MatchString(res.stderr) || strings.Contains(res.stderr, "\x1b[") {
+		t.Errorf("stderr is not plain timestamped lines:\n%s", res.stderr)
+	}
+}
+
+func TestConvertAllowEmpty(t *testing.T) {
+	r := findRecord(t, "a-img3-allsmall", "defaults")
+	out := filepath.Join(t.TempDir(), "OUT.tar")
+	res := socify(t, "convert", "--no-cache", "--allow-empty", "oci-archive:"+r.input(), "oci-archive:"+out)
+	if res.code != 0 {
+		t.Fatalf("--allow-empty: %s", res)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConvertCache(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "span64k")
+	cache := t.TempDir()
+	run := func() convertOutput {
+		out := filepath.Join(t.TempDir(), "OUT.tar")
+		args := []string{"convert", "--cache-dir", cache, "--output", "json", "--build-tool-identifier", "AWS SOCI CLI v0.2",
+			"--min-layer-size", "0", "--span-size", "65536", "oci-archive:" + r.input(), "oci-archive:" + out}
+		res := socify(t, args...)
+		if res.code != 0 {
+			t.Fatal(res)
+		}
+		var rep convertOutput
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	cold, warm := run(), run()
+	if cold.Digest != r.Top.Digest || warm.Digest != r.Top.Digest {
+		t.Errorf("digests %s / %s, want %s", cold.Digest, warm.Digest, r.Top.Digest)
+	}
+	for _, l := range warm.Conversion.Layers {
+		if l.Status != "cached" {
+			t.Errorf("second run: layer %s %s, want cached", l.Digest, l.Status)
+		}
+	}
+	if warm.Conversion.BytesRead != 0 {
+		t.Errorf("second run read %d layer bytes", warm.Conversion.BytesRead)
+	}
+}
+
+// extractArchive unpacks an OCI archive into a layout directory.
+func extractArchive(t *testing.T, archive, dir string) {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestConvertInPlaceThenVerify(t *testing.T) {
+	r := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
+	dir := filepath.Join(t.TempDir(), "layout")
+	extractArchive(t, r.input(), dir)
+	res := socify(t, append(append([]string{"convert", "--in-place", "--output", "json"}, r.socifyFlags()...), "oci:"+dir)...)
+	if res.code != 0 {
+		t.Fatalf("--in-place: %s", res)
+	}
+	var rep convertOutput
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.Digest != r.Top.Digest {
+		t.Fatalf("report %+v (%v)", rep, err)
+	}
+	idx, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil || !strings.Contains(string(idx), r.Top.Digest) {
+		t.Fatalf("index.json does not name the result %s: %s (%v)", r.Top.Digest, idx, err)
+	}
+	v := socify(t, "verify", "--min-layer-size", "0", "oci:"+dir)
+	if v.code != 0 || !strings.Contains(v.stdout, "OK: the image will be lazily loaded") {
+		t.Errorf("verify after convert: %s", v)
+	}
+	js := socify(t, "verify", "--output", "json", "--min-layer-size", "0", "oci:"+dir)
+	var vr struct {
+		OK bool `json:"ok"`
+	}
+	if js.code != 0 || json.Unmarshal([]byte(js.stdout), &vr) != nil || !vr.OK {
+		t.Errorf("verify --output json: %s", js)
+	}
+	in := socify(t, "inspect", "--output", "json", "oci:"+dir)
+	var ir struct {
+		Platforms []struct {
+			Platform    string `json:"platform"`
+			SociEnabled bool   `json:"sociEnabled"`
+		} `json:"platforms"`
+	}
+	if in.code != 0 || json.Unmarshal([]byte(in.stdout), &ir) != nil || len(ir.Platforms) != 2 || !ir.Platforms[0].SociEnabled {
+		t.Errorf("inspect: %s", in)
+	}
+}
+
+func TestVerifyUnconvertedImageFails(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	res := socify(t, "verify", "oci-archive:"+r.input())
+	if res.code != exitVerify || !strings.Contains(res.stdout, "FAIL") || !strings.Contains(res.stderr, "will not be lazily loaded") {
+		t.Fatalf("verify of an unconverted image: %s", res)
+	}
+	js := socify(t, "verify", "--output", "json", "oci-archive:"+r.input())
+	var vr map[string]any
+	if js.code != exitVerify || json.Unmarshal([]byte(js.stdout), &vr) != nil || vr["ok"] != false {
+		t.Fatalf("verify --output json must print exactly the report: %s", js)
+	}
+}
+
+func TestGitHubOutput(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	dir := t.TempDir()
+	ghout := filepath.Join(dir, "github_output")
+	t.Setenv("GITHUB_OUTPUT", ghout)
+	out := filepath.Join(dir, "OUT.tar")
+	res := socify(t, append(append([]string{"convert", "--github-output"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	b, err := os.ReadFile(ghout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{"digest=" + r.Top.Digest + "\n", "source-digest=sha256:", "reference=oci-archive:" + out + "\n", `soci-indexes=[{"platform":"linux/amd64"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("$GITHUB_OUTPUT lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestConvertUsageErrors(t *testing.T) {
+	in := "oci-archive:" + findRecord(t, "a-img1-single", "defaultspan").input()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no arguments", []string{"convert"}, "convert takes SRC [DST]"},
+		{"bad transport", []string{"convert", "ftp://x/y", "oci-archive:o.tar"}, "unknown transport"},
+		{"no DST for an archive", []string{"convert", in}, "DST is required"},
+		{"docker-archive DST", []string{"convert", in, "docker-archive:o.tar"}, "source only"},
+		{"bad platform", []string{"convert", "-p", "linux", in, "oci-archive:o.tar"}, "--platform"},
+		{"negative span", []string{"convert", "--span-size", "-1", in, "oci-archive:o.tar"}, "--span-size"},
+		{"negative min size", []string{"convert", "--min-layer-size", "-5", in, "oci-archive:o.tar"}, "--min-layer-size"},
+		{"bad optimization", []string{"convert", "--optimizations", "speed", in, "oci-archive:o.tar"}, "xattr"},
+		{"in-place on an archive", []string{"convert", "--in-place", in}, "--in-place needs an oci:DIR"},
+		{"tag-children without registry", []string{"convert", "--tag-children", in, "oci-archive:o.tar"}, "--tag-children needs a registry"},
+		{"password-stdin without username", []string{"convert", "--password-stdin", in, "oci-archive:o.tar"}, "--password-stdin needs --username"},
+		{"username without password", []string{"convert", "--username", "ci", in, "oci-archive:o.tar"}, "--username needs a password"},
+		{"auth check of a file", []string{"auth", "check", in}, "must name a registry"},
+		{"verify arguments", []string{"verify"}, "takes one REF"},
+		{"inspect bad ref", []string{"inspect", "oci-archive:"}, "needs a path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			res := socify(t, tc.args...)
+			if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
+				t.Errorf("want exit 2 mentioning %q, got %s", tc.want, res)
+			}
+			if names := listDir(t, "."); len(names) != 0 {
+				t.Errorf("left behind: %v", names)
+			}
+		})
+	}
+}
+
+func TestConvertMissingSource(t *testing.T) {
+	dir := t.TempDir()
+	res := socify(t, "convert", "--no-cache", "oci-archive:"+filepath.Join(dir, "nope.tar"), "oci-archive:"+filepath.Join(dir, "out.tar"))
+	if res.code != exitFailure || !strings.Contains(res.stderr, "nope.tar") {
+		t.Fatalf("want exit 1 naming the file: %s", res)
+	}
+	if names := listDir(t, dir); len(names) != 0 {
+		t.Errorf("left behind: %v", names)
+	}
+}

@@ -1,0 +1,654 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/socify/socify/pkg/ztoc"
+	"github.com/urfave/cli/v2"
+)
+
+func ztocCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ztoc",
+		Usage: "build and read zTOCs (the per-layer index of a SOCI image)",
+		Description: `A zTOC is the table of contents of one layer (every tar entry with its
+offset) plus the gzip checkpoints that let the SOCI snapshotter inflate any
+span of the layer on its own. These commands work on single files: a layer
+blob and a zTOC blob, as found under blobs/sha256/ of an OCI layout.
+
+EXAMPLES:
+   socify ztoc build layer.tar.gz -o layer.ztoc
+   socify ztoc info layer.ztoc
+   socify ztoc list layer.ztoc
+   socify ztoc get-file layer.ztoc layer.tar.gz etc/os-release`,
+		Flags: commonFlags(),
+		Subcommands: []*cli.Command{
+			ztocBuildCommand(),
+			ztocInfoCommand(),
+			ztocListCommand(),
+			ztocGetFileCommand(),
+		},
+	}
+}
+
+func ztocBuildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build the zTOC of a layer blob",
+		ArgsUsage: "LAYER -o OUT",
+		Description: `Reads the layer blob LAYER once (gzip, or an uncompressed tar with
+--uncompressed) and writes its serialized zTOC to OUT ("-o -" writes to
+stdout). OUT is written under a temporary name and renamed when complete, so
+a failure leaves no partial file. With --build-tool-identifier 'AWS SOCI CLI
+v0.2' the bytes are identical to what soci v0.16.1 writes for the same layer
+and span size. The report (digests, spans, files, warnings) goes to stdout,
+or to stderr when stdout carries the zTOC.
+
+EXAMPLES:
+   socify ztoc build layer.tar.gz -o layer.ztoc
+   socify ztoc build --span-size 65536 --build-tool-identifier 'AWS SOCI CLI v0.2' layer.tar.gz -o layer.ztoc
+   socify ztoc build --uncompressed layer.tar -o - | sha256sum`,
+		Flags: withCommon(
+			&cli.StringFlag{
+				Name:    "out",
+				Aliases: []string{"o"},
+				Usage:   "write the zTOC to `FILE` (- for stdout)",
+				EnvVars: envs("ztoc-out"),
+			},
+			&cli.Int64Flag{
+				Name:    "span-size",
+				Value:   ztoc.DefaultSpanSize,
+				Usage:   "uncompressed bytes between checkpoints",
+				EnvVars: envs("span-size"),
+			},
+			&cli.StringFlag{
+				Name:    "build-tool-identifier",
+				Value:   defaultBuildToolIdentifier(),
+				Usage:   "identifier written into the zTOC",
+				EnvVars: envs("build-tool-identifier"),
+			},
+			&cli.BoolFlag{
+				Name:    "uncompressed",
+				Usage:   "LAYER is an uncompressed tar, not gzip",
+				EnvVars: envs("uncompressed"),
+			},
+		),
+		Action: ztocBuild,
+	}
+}
+
+// ztocBuildReport is the result of "ztoc build".
+type ztocBuildReport struct {
+	Layer       string        `json:"layer"`
+	LayerDigest string        `json:"layerDigest"`
+	LayerSize   int64         `json:"layerSize"`
+	Out         string        `json:"out"`
+	Digest      string        `json:"digest"`
+	Size        int64         `json:"size"`
+	Compression string        `json:"compression"`
+	SpanSize    int64         `json:"spanSize"`
+	Spans       int           `json:"spans"`
+	Files       int           `json:"files"`
+	Warnings    []warningJSON `json:"warnings"`
+	Seconds     float64       `json:"seconds"`
+}
+
+type warningJSON struct {
+	Kind    string `json:"kind"`
+	Offset  int64  `json:"offset"`
+	Name    string `json:"name,omitempty"`
+	Message string `json:"message"`
+}
+
+func ztocBuild(c *cli.Context) error {
+	s, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if c.NArg() != 1 {
+		return usageErrorf("ztoc build takes one LAYER argument, got %d", c.NArg())
+	}
+	layer, out := c.Args().First(), c.String("out")
+	if out == "" {
+		return usageErrorf("-o OUT is required (-o - writes the zTOC to stdout)")
+	}
+	span := c.Int64("span-size")
+	if span < 0 {
+		return usageErrorf("--span-size must not be negative, got %d", span)
+	}
+	compression := ztoc.Gzip
+	if c.Bool("uncompressed") {
+		compression = ztoc.Uncompressed
+		if span == 0 {
+			return usageErrorf("--span-size must be positive for an uncompressed layer")
+		}
+	}
+
+	f, err := os.Open(layer)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return usageErrorf("LAYER %s is a directory; give the layer blob file", layer)
+	}
+
+	start := time.Now()
+	id := "build:" + layer
+	s.progress.Start(id, "zTOC of "+filepath.Base(layer), fi.Size())
+	br := bufio.NewReaderSize(&progressReader{r: f, p: s.progress, id: id}, 1<<20)
+	if compression == ztoc.Gzip {
+		// A clearer message than the decoder's when the file is no gzip
+		// stream at all, the common mistake with uncompressed layers.
+		magic, _ := br.Peek(2)
+		if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+			s.progress.Finish(id, "failed")
+			return fmt.Errorf("%s does not start with the gzip magic bytes; for an uncompressed tar layer use --uncompressed", layer)
+		}
+	}
+	z, err := ztoc.Build(c.Context, br,
+		ztoc.WithSpanSize(span),
+		ztoc.WithBuildToolIdentifier(c.String("build-tool-identifier")),
+		ztoc.WithCompression(compression))
+	if err != nil {
+		s.progress.Finish(id, "failed")
+		return fmt.Errorf("building the zTOC of %s: %w", layer, err)
+	}
+	s.progress.Finish(id, "indexed")
+	b, err := ztoc.Marshal(z)
+	if err != nil {
+		return fmt.Errorf("serializing the zTOC of %s: %w", layer, err)
+	}
+	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}); err != nil {
+		return err
+	}
+
+	rep := ztocBuildReport{
+		Layer:       layer,
+		LayerDigest: z.BlobDigest,
+		LayerSize:   fi.Size(),
+		Out:         out,
+		Digest:      sha256Digest(b),
+		Size:        int64(len(b)),
+		Compression: string(z.Compression),
+		SpanSize:    span,
+		Spans:       int(z.MaxSpanID) + 1,
+		Files:       len(z.TOC),
+		Warnings:    []warningJSON{},
+		Seconds:     time.Since(start).Seconds(),
+	}
+	for _, w := range z.Warnings {
+		rep.Warnings = append(rep.Warnings, warningJSON{Kind: string(w.Kind), Offset: w.Offset, Name: w.Name, Message: w.Message})
+		s.log.Warn(w.Message, "kind", string(w.Kind), "entry", w.Name, "offset", w.Offset)
+	}
+	if out == "-" {
+		// stdout carries the zTOC: the report goes to stderr.
+		s.stdout = s.stderr
+	}
+	return s.emit(rep, func(t *textWriter) {
+		if s.quiet {
+			return
+		}
+		t.printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
+			displayOut(out), rep.Digest, humanBytes(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, humanBytes(rep.LayerSize))
+	})
+}
+
+func displayOut(out string) string {
+	if out == "-" {
+		return "stdout"
+	}
+	return out
+}
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// maxZtocSize bounds what the CLI reads as a zTOC. A zTOC holds one 32 KiB
+// checkpoint per span, so even a 100 GB layer at 4 MiB spans stays far below.
+const maxZtocSize = 1 << 30
+
+// readZtoc reads and decodes the zTOC file at path ("-" for stdin).
+func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
+	var r io.Reader = stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxZtocSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(b) > maxZtocSize {
+		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, humanBytes(maxZtocSize))
+	}
+	z, err := ztoc.Unmarshal(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return z, b, nil
+}
+
+func ztocInfoCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "info",
+		Usage:     "describe a zTOC: version, identifier, sizes, spans and checkpoints (JSON by default)",
+		ArgsUsage: "ZTOC",
+		Description: `Decodes the zTOC file ZTOC ("-" for stdin) and prints its header fields,
+the compressed byte range and digest of every span, and, for gzip layers,
+every checkpoint: compressed offset (in), uncompressed offset (out) and the
+bit offset inside the byte before "in" (bits). The output is JSON unless
+--output text is given, because scripts are its main reader.
+
+EXAMPLES:
+   socify ztoc info layer.ztoc
+   socify ztoc info layer.ztoc | jq '.checkpoints[].out'
+   socify ztoc info --output text layer.ztoc`,
+		Flags:  commonFlags(),
+		Action: ztocInfo,
+	}
+}
+
+type ztocInfoReport struct {
+	Ztoc                    string           `json:"ztoc"`
+	Digest                  string           `json:"digest"`
+	Size                    int64            `json:"size"`
+	Version                 string           `json:"version"`
+	BuildToolIdentifier     string           `json:"buildToolIdentifier"`
+	Compression             string           `json:"compression"`
+	CompressedArchiveSize   int64            `json:"compressedArchiveSize"`
+	UncompressedArchiveSize int64            `json:"uncompressedArchiveSize"`
+	SpanSize                int64            `json:"spanSize"`
+	SpanCount               int              `json:"spanCount"`
+	FileCount               int              `json:"fileCount"`
+	Spans                   []spanJSON       `json:"spans"`
+	Checkpoints             []checkpointJSON `json:"checkpoints,omitempty"`
+}
+
+type spanJSON struct {
+	ID     int    `json:"id"`
+	Start  int64  `json:"start"`
+	End    int64  `json:"end"`
+	Digest string `json:"digest"`
+}
+
+type checkpointJSON struct {
+	In   int64 `json:"in"`
+	Out  int64 `json:"out"`
+	Bits uint8 `json:"bits"`
+}
+
+func ztocInfo(c *cli.Context) error {
+	s, err := setupFormat(c, formatJSON)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if c.NArg() != 1 {
+		return usageErrorf("ztoc info takes one ZTOC argument, got %d", c.NArg())
+	}
+	path := c.Args().First()
+	z, b, err := readZtoc(path, s.stdin)
+	if err != nil {
+		return err
+	}
+	rep := ztocInfoReport{
+		Ztoc:                    path,
+		Digest:                  sha256Digest(b),
+		Size:                    int64(len(b)),
+		Version:                 z.Version,
+		BuildToolIdentifier:     z.BuildToolIdentifier,
+		Compression:             string(z.Compression),
+		CompressedArchiveSize:   z.CompressedArchiveSize,
+		UncompressedArchiveSize: z.UncompressedArchiveSize,
+		SpanCount:               int(z.MaxSpanID) + 1,
+		FileCount:               len(z.TOC),
+		Spans:                   []spanJSON{},
+	}
+	if rep.SpanSize, err = z.SpanSize(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for i := 0; i <= int(z.MaxSpanID); i++ {
+		start, end, err := z.SpanRange(i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		sp := spanJSON{ID: i, Start: start, End: end}
+		if i < len(z.SpanDigests) {
+			sp.Digest = z.SpanDigests[i]
+		}
+		rep.Spans = append(rep.Spans, sp)
+	}
+	if z.Compression != ztoc.Uncompressed {
+		cps, err := z.GzipCheckpoints()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rep.Checkpoints = make([]checkpointJSON, len(cps))
+		for i, cp := range cps {
+			rep.Checkpoints[i] = checkpointJSON{In: cp.In, Out: cp.Out, Bits: cp.Bits}
+		}
+	}
+	return s.emit(rep, func(t *textWriter) {
+		t.printf("zTOC:                  %s (%s, %d bytes)\n", rep.Ztoc, rep.Digest, rep.Size)
+		t.printf("version:               %s\n", rep.Version)
+		t.printf("build tool identifier: %s\n", rep.BuildToolIdentifier)
+		t.printf("compression:           %s\n", rep.Compression)
+		t.printf("layer size:            %d compressed, %d uncompressed\n", rep.CompressedArchiveSize, rep.UncompressedArchiveSize)
+		t.printf("span size:             %d\n", rep.SpanSize)
+		t.printf("spans:                 %d\n", rep.SpanCount)
+		t.printf("files:                 %d\n", rep.FileCount)
+		if len(rep.Checkpoints) > 0 {
+			t.printf("%-5s %12s %12s %14s %4s  %s\n", "SPAN", "START", "END", "OUT", "BITS", "DIGEST")
+		} else {
+			t.printf("%-5s %12s %12s  %s\n", "SPAN", "START", "END", "DIGEST")
+		}
+		for i, sp := range rep.Spans {
+			if i < len(rep.Checkpoints) {
+				cp := rep.Checkpoints[i]
+				t.printf("%-5d %12d %12d %14d %4d  %s\n", sp.ID, sp.Start, sp.End, cp.Out, cp.Bits, sp.Digest)
+			} else {
+				t.printf("%-5d %12d %12d  %s\n", sp.ID, sp.Start, sp.End, sp.Digest)
+			}
+		}
+	})
+}
+
+func ztocListCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list the files a zTOC indexes, like tar tv",
+		ArgsUsage: "ZTOC",
+		Description: `Prints one line per TOC entry of the zTOC file ZTOC ("-" for stdin) in
+the form of "tar tv": mode, owner/group, size (major,minor for devices),
+modification time in UTC, name, and the link target. --output json prints
+every field, including the entry's offset in the uncompressed tar and its PAX
+records.
+
+EXAMPLES:
+   socify ztoc list layer.ztoc
+   socify ztoc list --output json layer.ztoc | jq -r '.[] | select(.type == "reg") | .name'`,
+		Flags:  commonFlags(),
+		Action: ztocList,
+	}
+}
+
+type entryJSON struct {
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	Mode       string            `json:"mode"`
+	Size       int64             `json:"size"`
+	Offset     int64             `json:"offset"`
+	UID        uint32            `json:"uid"`
+	GID        uint32            `json:"gid"`
+	Uname      string            `json:"uname,omitempty"`
+	Gname      string            `json:"gname,omitempty"`
+	ModTime    time.Time         `json:"modTime"`
+	Linkname   string            `json:"linkname,omitempty"`
+	Devmajor   int64             `json:"devmajor,omitempty"`
+	Devminor   int64             `json:"devminor,omitempty"`
+	PAXHeaders map[string]string `json:"paxHeaders,omitempty"`
+}
+
+func ztocList(c *cli.Context) error {
+	s, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if c.NArg() != 1 {
+		return usageErrorf("ztoc list takes one ZTOC argument, got %d", c.NArg())
+	}
+	z, _, err := readZtoc(c.Args().First(), s.stdin)
+	if err != nil {
+		return err
+	}
+	entries := make([]entryJSON, len(z.TOC))
+	for i, m := range z.TOC {
+		entries[i] = entryJSON{
+			Name: m.Name, Type: m.Type, Mode: fmt.Sprintf("%04o", m.Mode&0o7777),
+			Size: m.UncompressedSize, Offset: m.UncompressedOffset,
+			UID: m.UID, GID: m.GID, Uname: m.Uname, Gname: m.Gname,
+			ModTime: m.ModTime.UTC(), Linkname: m.Linkname,
+			Devmajor: m.Devmajor, Devminor: m.Devminor, PAXHeaders: m.PAXHeaders,
+		}
+	}
+	return s.emit(entries, func(t *textWriter) {
+		lines := make([][3]string, len(z.TOC))
+		width := 0
+		for i, m := range z.TOC {
+			lines[i] = tarTVFields(m)
+			width = max(width, len(lines[i][1]))
+		}
+		for i, m := range z.TOC {
+			name := m.Name
+			switch m.Type {
+			case "symlink":
+				name += " -> " + m.Linkname
+			case "hardlink":
+				name += " link to " + m.Linkname
+			}
+			t.printf("%s %-*s %s %s\n", lines[i][0], width, lines[i][1], lines[i][2], name)
+		}
+	})
+}
+
+// tarTVFields returns the mode string, "owner/group size" and the time of a
+// TOC entry as "tar tv" shows them. The time is in UTC, so that listings do
+// not depend on the machine's time zone.
+func tarTVFields(m ztoc.FileMetadata) [3]string {
+	owner := m.Uname
+	if owner == "" {
+		owner = strconv.FormatUint(uint64(m.UID), 10)
+	}
+	group := m.Gname
+	if group == "" {
+		group = strconv.FormatUint(uint64(m.GID), 10)
+	}
+	size := strconv.FormatInt(m.UncompressedSize, 10)
+	if m.Type == "char" || m.Type == "block" {
+		size = fmt.Sprintf("%d,%d", m.Devmajor, m.Devminor)
+	}
+	// GNU tar right-aligns the size after owner/group; pad to a common
+	// width so the names line up.
+	og := owner + "/" + group
+	field := og + strings.Repeat(" ", max(1, 19-len(og)-len(size))) + size
+	return [3]string{modeString(m.Type, m.Mode), field, m.ModTime.UTC().Format("2006-01-02 15:04")}
+}
+
+func modeString(typ string, mode int64) string {
+	var b [10]byte
+	switch typ {
+	case "dir":
+		b[0] = 'd'
+	case "symlink":
+		b[0] = 'l'
+	case "hardlink":
+		b[0] = 'h'
+	case "char":
+		b[0] = 'c'
+	case "block":
+		b[0] = 'b'
+	case "fifo":
+		b[0] = 'p'
+	default:
+		b[0] = '-'
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if mode&(1<<(8-i)) != 0 {
+			b[i+1] = rwx[i]
+		} else {
+			b[i+1] = '-'
+		}
+	}
+	special := func(bit int64, pos int, set, unsetX byte) {
+		if mode&bit == 0 {
+			return
+		}
+		if b[pos] == 'x' {
+			b[pos] = set
+		} else {
+			b[pos] = unsetX
+		}
+	}
+	special(0o4000, 3, 's', 'S')
+	special(0o2000, 6, 's', 'S')
+	special(0o1000, 9, 't', 'T')
+	return string(b[:])
+}
+
+func ztocGetFileCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "get-file",
+		Usage:     "extract one file of a layer through its zTOC",
+		ArgsUsage: "ZTOC LAYER PATH",
+		Description: `Writes the contents of the regular file PATH of the layer blob LAYER to
+stdout, or to FILE with -o (written under a temporary name, renamed when
+complete). The file is read the way the SOCI snapshotter reads it: inflating
+from the nearest checkpoint before it, not the whole layer. PATH is the name
+in the tar; a leading "/" or "./" is optional. Hard links are followed. PATH
+only selects an entry; socify never writes anywhere but stdout or -o FILE.
+
+EXAMPLES:
+   socify ztoc get-file layer.ztoc layer.tar.gz etc/os-release
+   socify ztoc get-file layer.ztoc layer.tar.gz /usr/bin/env -o env.bin`,
+		Flags: withCommon(
+			&cli.StringFlag{
+				Name:    "out",
+				Aliases: []string{"o"},
+				Value:   "-",
+				Usage:   "write the file to `FILE` (- for stdout)",
+				EnvVars: envs("get-file-out"),
+			},
+		),
+		Action: ztocGetFile,
+	}
+}
+
+type getFileReport struct {
+	Path   string `json:"path"`
+	Name   string `json:"name"`
+	Out    string `json:"out"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+func ztocGetFile(c *cli.Context) error {
+	s, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if c.NArg() != 3 {
+		return usageErrorf("ztoc get-file takes ZTOC LAYER PATH, got %d arguments", c.NArg())
+	}
+	zpath, layer, path := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
+	out := c.String("out")
+	if out == "" {
+		return usageErrorf("-o FILE must not be empty (- is stdout)")
+	}
+	if zpath == "-" && layer == "-" {
+		return usageErrorf("only one of ZTOC and LAYER can be read from stdin, and LAYER cannot")
+	}
+	if layer == "-" {
+		return usageErrorf("LAYER must be a file: get-file reads it at random offsets")
+	}
+	z, _, err := readZtoc(zpath, s.stdin)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(layer)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != z.CompressedArchiveSize {
+		return fmt.Errorf("%s is %d bytes but the zTOC %s describes a layer of %d bytes: not the layer of this zTOC",
+			layer, fi.Size(), zpath, z.CompressedArchiveSize)
+	}
+	r, err := ztoc.NewReader(z, f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", zpath, err)
+	}
+	name, err := resolveTOCName(r, path)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	var n int64
+	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
+		cw := &countWriter{w: io.MultiWriter(w, h)}
+		err := r.ExtractFile(c.Context, name, cw)
+		n = cw.n
+		if err != nil {
+			return fmt.Errorf("extracting %s from %s: %w", name, layer, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if out == "-" {
+		// stdout carries the file's bytes; the JSON report would corrupt it.
+		return nil
+	}
+	rep := getFileReport{Path: path, Name: name, Out: out, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return s.emit(rep, func(t *textWriter) {
+		if !s.quiet {
+			t.printf("%s: %s (%d bytes, %s)\n", out, name, n, rep.Digest)
+		}
+	})
+}
+
+// resolveTOCName finds the TOC entry for path, accepting "/etc/x", "./etc/x"
+// and "etc/x" for the same entry, since layers differ in how they spell
+// names and users rarely know which form a layer uses.
+func resolveTOCName(r *ztoc.Reader, path string) (string, error) {
+	bare := strings.TrimPrefix(strings.TrimLeft(path, "/"), "./")
+	for _, cand := range []string{path, bare, "./" + bare, "/" + bare} {
+		if _, err := r.Lookup(cand); err == nil {
+			return cand, nil
+		}
+	}
+	_, err := r.Lookup(path)
+	return "", err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	kgzip "github.com/klauspost/compress/gzip"
+
+	"github.com/socify/socify/integration/registrytest"
+	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/transport"
+)
+
+// e2eResult is what an end-to-end child prints.
+type e2eResult struct {
+	Name     string             `json:"name"`
+	Seconds  float64            `json:"seconds"`
+	MaxRSS   int64              `json:"max_rss_bytes"`
+	TempByte int64              `json:"temp_bytes"`
+	Extra    map[string]float64 `json:"extra,omitempty"`
+}
+
+// buildImages writes (once, cached) two OCI archives: img.tar with the big
+// layer plus small layers, and two.tar with two equal-size big layers.
+func buildImages(layer string) (img, two string, err error) {
+	dir := filepath.Dir(layer)
+	img = filepath.Join(dir, "img.tar")
+	two = filepath.Join(dir, "two.tar")
+	if _, err := os.Stat(two); err == nil {
+		return img, two, nil
+	}
+	// A second layer of the same size and different bytes: the same tar
+	// recompressed at level 5.
+	layer2 := filepath.Join(dir, "layer-b.tar.gz")
+	if _, err := os.Stat(layer2); err != nil {
+		fmt.Fprintln(os.Stderr, "making a second big layer (gzip -5 of the same tar)...")
+		cmd := exec.Command("bash", "-c", fmt.Sprintf("set -o pipefail; gzip -dc %q | gzip -5 -n > %q.tmp && mv %q.tmp %q", layer, layer2, layer2, layer2))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", "", err
+		}
+	}
+	big := func(p string) (v1Layer, error) {
+		return tarball.LayerFromFile(p, tarball.WithMediaType(types.OCILayer))
+	}
+	l1, err := big(layer)
+	if err != nil {
+		return "", "", err
+	}
+	l2, err := big(layer2)
+	if err != nil {
+		return "", "", err
+	}
+	var smalls []v1Layer
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 3; i++ {
+		data := make([]byte, 64<<10)
+		rng.Read(data)
+		l, err := smallLayer(fmt.Sprintf("small-%d", i), data)
+		if err != nil {
+			return "", "", err
+		}
+		smalls = append(smalls, l)
+	}
+	write := func(path string, layers ...v1Layer) error {
+		im, err := mutate.AppendLayers(empty.Image, layers...)
+		if err != nil {
+			return err
+		}
+		im = mutate.MediaType(im, types.OCIManifestSchema1)
+		im = mutate.ConfigMediaType(im, types.OCIConfigJSON)
+		cf, _ := im.ConfigFile()
+		cf.OS, cf.Architecture = "linux", "amd64"
+		if im, err = mutate.ConfigFile(im, cf); err != nil {
+			return err
+		}
+		idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{Add: im})
+		sink, err := transport.NewSink(transport.MustParseReference("oci-archive:" + path))
+		if err != nil {
+			return err
+		}
+		_, err = sink.Write(context.Background(), idx)
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "writing benchmark images...")
+	if err := write(img, append([]v1Layer{l1}, smalls...)...); err != nil {
+		return "", "", err
+	}
+	return img, two, write(two, l1, l2)
+}
+
+// runE2E runs the end-to-end cases and prints their table.
+func runE2E(self, layer string, runs int) error {
+	img, two, err := buildImages(layer)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nend to end (issue 3): %s = big layer + 3 small layers; %s = two equal big layers\n", filepath.Base(img), filepath.Base(two))
+	names := []string{"layers-klauspost", "archive", "registry", "parallel"}
+	all := map[string][]e2eResult{}
+	for i := 0; i < runs; i++ {
+		for _, n := range names {
+			r, err := e2eChild(self, n, img, two)
+			if err != nil {
+				return fmt.Errorf("%s: %w", n, err)
+			}
+			all[n] = append(all[n], r)
+		}
+	}
+	med := func(n string, f func(e2eResult) float64) float64 {
+		rs := make([]result, len(all[n]))
+		for i, r := range all[n] {
+			rs[i] = result{Seconds: f(r)}
+		}
+		return median(rs, func(r result) float64 { return r.Seconds })
+	}
+	base := med("layers-klauspost", func(r e2eResult) float64 { return r.Seconds })
+	fmt.Printf("%-34s %10s %8s %10s\n", "case", "median s", "ratio", "peak RSS")
+	fmt.Printf("%-34s %10.3f %8s %6.1f MiB\n", "klauspost gunzip of all its layers", base, "1.00x", med("layers-klauspost", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20))
+	a := med("archive", func(r e2eResult) float64 { return r.Seconds })
+	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "oci-archive -> oci-archive", a, a/base,
+		med("archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
+	x := func(n, k string) float64 { return med(n, func(r e2eResult) float64 { return r.Extra[k] }) }
+	fmt.Printf("%-34s %10.3f %7.2fx            uploaded %.0f bytes (zTOCs+manifests %.0f), layer bytes uploaded %.0f\n",
+		"registry -> same registry (cold)", x("registry", "cold_s"), x("registry", "cold_s")/base, x("registry", "uploaded"), x("registry", "new_blob_bytes"), x("registry", "layer_bytes_uploaded"))
+	fmt.Printf("%-34s %10.3f %7.1f%% of cold\n", "registry re-convert (warm cache)", x("registry", "warm_s"), 100*x("registry", "warm_s")/x("registry", "cold_s"))
+	fmt.Printf("%-34s %10.3f\n%-34s %10.3f   speed-up %.2fx\n", "two big layers, --jobs 1", x("parallel", "jobs1_s"), "two big layers, --jobs 2", x("parallel", "jobs2_s"), x("parallel", "jobs1_s")/x("parallel", "jobs2_s"))
+	return nil
+}
+
+func e2eChild(self, name, img, two string) (e2eResult, error) {
+	cmd := exec.Command(self, "-e2e-one", name, "-layer", img+","+two)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return e2eResult{}, err
+	}
+	var r e2eResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return r, fmt.Errorf("child output %q: %w", out, err)
+	}
+	r.MaxRSS = maxRSS(cmd)
+	return r, nil
+}
+
+// e2eMeasure runs one end-to-end case in this process.
+func e2eMeasure(name, images string) error {
+	img, two, _ := strings.Cut(images, ",")
+	ctx := context.Background()
+	r := e2eResult{Name: name, Extra: map[string]float64{}}
+	tmp, err := os.MkdirTemp("", "socify-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	switch name {
+	case "layers-klauspost":
+		src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		m, _ := src.Index.IndexManifest()
+		im, err := src.Index.Image(m.Manifests[0].Digest)
+		if err != nil {
+			return err
+		}
+		ls, _ := im.Layers()
+		for _, l := range ls {
+			rc, err := l.Compressed()
+			if err != nil {
+				return err
+			}
+			zr, err := kgzip.NewReader(bufio.NewReaderSize(rc, 1<<20))
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(io.Discard, zr); err != nil {
+				return err
+			}
+			rc.Close()
+		}
+	case "archive":
+		w0 := wchar()
+		out := filepath.Join(tmp, "out.tar")
+		src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		res, _, err := convert.Convert(ctx, src.Index, convert.WithoutCache())
+		if err != nil {
+			return err
+		}
+		sink, _ := transport.NewSink(transport.MustParseReference("oci-archive:" + out))
+		if _, err := sink.Write(ctx, res); err != nil {
+			return err
+		}
+		st, _ := os.Stat(out)
+		// Everything written that is not the output archive went to temp files.
+		r.TempByte = max(0, wchar()-w0-st.Size())
+	case "registry":
+		var berr error
+		testing.Benchmark(func(b *testing.B) {
+			berr = registryCase(b, img, r.Extra)
+		})
+		if berr != nil {
+			return berr
+		}
+	case "parallel":
+		for _, jobs := range []int{1, 2} {
+			src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+two))
+			if err != nil {
+				return err
+			}
+			t := time.Now()
+			if _, _, err := convert.Convert(ctx, src.Index, convert.WithoutCache(), convert.WithJobs(jobs)); err != nil {
+				return err
+			}
+			r.Extra["jobs"+strconv.Itoa(jobs)+"_s"] = time.Since(t).Seconds()
+			src.Close()
+		}
+	default:
+		return fmt.Errorf("unknown case %q", name)
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func registryCase(b *testing.B, img string, extra map[string]float64) error {
+	ctx := context.Background()
+	reg := registrytest.New(b)
+	src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sink, err := transport.NewSink(transport.MustParseReference(reg.BackendRef("bench/app:v1")))
+	if err != nil {
+		return err
+	}
+	if _, err := sink.Write(ctx, src.Index); err != nil {
+		return err
+	}
+	cache := b.TempDir()
+	for _, phase := range []string{"cold", "warm"} {
+		reg.Proxy.Reset()
+		t := time.Now()
+		in, err := transport.Open(ctx, transport.MustParseReference(reg.Ref("bench/app:v1")))
+		if err != nil {
+			return err
+		}
+		res, rep, err := convert.Convert(ctx, in.Index, convert.WithCache(cache))
+		if err != nil {
+			return err
+		}
+		out, _ := transport.NewSink(transport.MustParseReference(reg.Ref("bench/app:" + phase)))
+		if _, err := out.Write(ctx, res); err != nil {
+			return err
+		}
+		extra[phase+"_s"] = time.Since(t).Seconds()
+		if phase == "cold" {
+			var up int64
+			for _, rec := range reg.Proxy.Records() {
+				up += rec.BytesIn
+			}
+			extra["uploaded"] = float64(up)
+			extra["new_blob_bytes"] = float64(rep.BytesWritten)
+			var layerUp float64
+			for _, d := range reg.Proxy.UploadedBlobs() {
+				for _, l := range rep.Layers {
+					if string(l.Digest) == d {
+						layerUp += float64(l.Size)
+					}
+				}
+			}
+			extra["layer_bytes_uploaded"] = layerUp
+		}
+		in.Close()
+	}
+	return nil
+}
+
+// wchar is the number of bytes this process passed to write(2) so far.
+func wchar() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+type v1Layer = v1.Layer
+
+// smallLayer is a gzip tar layer holding one file.
+func smallLayer(name string, data []byte) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	tw.Write(data)
+	tw.Close()
+	b := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, tarball.WithMediaType(types.OCILayer))
+}
+
+func maxRSS(cmd *exec.Cmd) int64 {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss * 1024
+	}
+	return 0
+}

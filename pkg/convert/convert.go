@@ -1,0 +1,807 @@
+// Package convert turns a container image into a SOCI-enabled image (SOCI
+// index manifest v2), the way `soci convert` does, on go-containerregistry
+// types: the source is a v1.ImageIndex (or a v1.Image, wrapped in an index as
+// soci does) and so is the result, ready for remote.WriteIndex, layout
+// writers or pkg/transport sinks.
+//
+// Each layer that qualifies is read once, as a stream, by the zTOC builder,
+// which also checks its size and digest. Layers shared by several platforms
+// are indexed once; layers run in parallel up to WithJobs. Nothing is written
+// to disk except the optional zTOC cache.
+//
+// With WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier) and the same
+// span size, minimum layer size and platforms, the output is byte-identical
+// to soci v0.16.1 run with TZ=UTC. Deliberate differences from soci:
+//
+//   - Without WithPlatforms every platform is converted (soci picks the
+//     host's platform for multi-platform images).
+//   - Attestation descriptors (unknown/unknown) keep their
+//     vnd.docker.reference.* annotations, and vnd.docker.reference.digest
+//     follows the rewritten image manifest (soci drops them).
+//   - Existing SOCI index descriptors are never rewritten, so re-converting
+//     with fewer platforms keeps the other platforms' SOCI indexes intact
+//     (soci corrupts them).
+//   - Nested indexes are converted recursively, their SOCI indexes listed in
+//     the nested index (soci fails on them).
+//   - Only Docker config media types are rewritten to the OCI one; artifact
+//     manifests keep their config type.
+//   - Encrypted layers are skipped with a reason (soci fails on
+//     tar+gzip+encrypted).
+package convert
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socify/socify/pkg/ociindex"
+	"github.com/socify/socify/pkg/ztoc"
+)
+
+// Convert converts every selected platform of src and returns the
+// SOCI-enabled image index. The report is returned (partly filled) on error
+// too.
+func Convert(ctx context.Context, src v1.ImageIndex, opts ...Option) (v1.ImageIndex, *Report, error) {
+	c := newConverter(opts)
+	mt, err := src.MediaType()
+	if err != nil {
+		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	raw, err := src.RawManifest()
+	if err != nil {
+		return nil, c.report, fmt.Errorf("image %s: read index: %w", c.name, err)
+	}
+	c.report.Source = Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if c.name == "" {
+		c.name = c.report.Source.Digest.String()
+		c.report.Image = c.name
+	}
+	if !ociindex.IsIndexType(string(mt)) {
+		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image index", c.name, mt)
+	}
+	root, err := c.load(ctx, src, string(mt), raw)
+	if err != nil {
+		return nil, c.report, err
+	}
+	return c.run(ctx, root)
+}
+
+// ConvertImage converts a single image. As soci does, it is wrapped in a new
+// image index whose one descriptor carries the platform read from the image
+// config; the result is that index.
+func ConvertImage(ctx context.Context, src v1.Image, opts ...Option) (v1.ImageIndex, *Report, error) {
+	c := newConverter(opts)
+	mt, err := src.MediaType()
+	if err != nil {
+		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	raw, err := src.RawManifest()
+	if err != nil {
+		return nil, c.report, fmt.Errorf("image %s: read manifest: %w", c.name, err)
+	}
+	d := ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	c.report.Source = Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	if c.name == "" {
+		c.name = d.Digest.String()
+		c.report.Image = c.name
+	}
+	if !ociindex.IsManifestType(d.MediaType) {
+		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image manifest", c.name, mt)
+	}
+	p, err := configPlatform(src)
+	if err != nil {
+		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	wrapped := ociindex.WrapManifest(d, p)
+	wraw, err := ociindex.Marshal(wrapped)
+	if err != nil {
+		return nil, c.report, err
+	}
+	root, err := c.load(ctx, &wrappedIndex{img: src, index: wrapped, raw: wraw}, ocispec.MediaTypeImageIndex, wraw)
+	if err != nil {
+		return nil, c.report, err
+	}
+	return c.run(ctx, root)
+}
+
+type converter struct {
+	o      options
+	name   string
+	report *Report
+	cache  *ztocCache
+	start  time.Time
+
+	jobs    []*layerJob
+	jobByID map[jobKey]*layerJob
+	layers  map[digest.Digest]int // index in report.Layers
+
+	mu   sync.Mutex // guards report.Layers, report.BytesRead and done
+	done int
+}
+
+func newConverter(opts []Option) *converter {
+	o := makeOptions(opts)
+	c := &converter{
+		o:       o,
+		name:    o.imageName,
+		start:   time.Now(),
+		jobByID: map[jobKey]*layerJob{},
+		layers:  map[digest.Digest]int{},
+		report: &Report{
+			Image:               o.imageName,
+			SpanSize:            o.spanSize,
+			MinLayerSize:        o.minLayerSize,
+			BuildToolIdentifier: o.tool,
+		},
+	}
+	if o.cacheDir != "" {
+		c.cache = &ztocCache{dir: o.cacheDir}
+	}
+	return c
+}
+
+// node is one image index of the source tree.
+type node struct {
+	src      v1.ImageIndex
+	index    ocispec.Index
+	children []*child
+}
+
+type childKind int
+
+const (
+	kindOther   childKind = iota // not a manifest or index: kept as is
+	kindImage                    // image manifest: rewritten, maybe converted
+	kindIndex                    // nested index: converted recursively
+	kindSoci                     // existing SOCI index: kept as is
+	kindMissing                  // not available from the source: kept as is
+)
+
+type child struct {
+	desc     ocispec.Descriptor
+	kind     childKind
+	img      v1.Image
+	raw      []byte
+	manifest ocispec.Manifest
+	platform ocispec.Platform // descriptor platform, or the config's
+	sub      *node
+
+	selected     bool
+	sociPlatform ocispec.Platform
+	order        int
+	slots        []layerSlot
+	report       int // index in report.Platforms, -1 if none
+}
+
+type layerSlot struct {
+	desc ocispec.Descriptor
+	job  *layerJob // nil when skipped
+}
+
+type jobKey struct {
+	layer       digest.Digest
+	compression ztoc.Compression
+}
+
+type layerJob struct {
+	key       jobKey
+	desc      ocispec.Descriptor
+	img       v1.Image
+	platforms []string
+	report    int
+
+	ztoc      []byte
+	layer     v1.Layer
+	zdigest   digest.Digest
+	hasXattrs bool
+}
+
+func isNotFound(err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
+
+// configPlatform is containerd's ConfigPlatform: the platform fields of the
+// image config, normalized.
+func configPlatform(img v1.Image) (ocispec.Platform, error) {
+	b, err := img.RawConfigFile()
+	if err != nil {
+		return ocispec.Platform{}, fmt.Errorf("read config: %w", err)
+	}
+	var p ocispec.Platform
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode config: %w", err)
+	}
+	return ociindex.NormalizePlatform(p), nil
+}
+
+func hashOf(d digest.Digest) (v1.Hash, error) { return v1.NewHash(d.String()) }
+
+// load reads an index of the source and everything under it that the
+// conversion needs: child indexes, image manifests and their platforms.
+func (c *converter) load(ctx context.Context, src v1.ImageIndex, mt string, raw []byte) (*node, error) {
+	idx, err := ociindex.ParseIndex(raw, mt)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	n := &node{src: src, index: idx}
+	for _, d := range idx.Manifests {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ch := &child{desc: d, report: -1}
+		n.children = append(n.children, ch)
+		if ociindex.IsSociIndex(d) {
+			ch.kind = kindSoci
+			continue
+		}
+		h, err := hashOf(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: child %s: %w", c.name, d.Digest, err)
+		}
+		switch {
+		case ociindex.IsIndexType(d.MediaType):
+			sub, err := src.ImageIndex(h)
+			var sraw []byte
+			if err == nil {
+				sraw, err = sub.RawManifest()
+			}
+			if isNotFound(err) {
+				ch.kind = kindMissing
+				c.warn("image %s: nested index %s is not available from the source; kept as is", c.name, d.Digest)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("image %s: nested index %s: %w", c.name, d.Digest, err)
+			}
+			if got := digest.FromBytes(sraw); got != d.Digest {
+				return nil, fmt.Errorf("image %s: nested index %s has digest %s", c.name, d.Digest, got)
+			}
+			ch.kind = kindIndex
+			if ch.sub, err = c.load(ctx, sub, d.MediaType, sraw); err != nil {
+				return nil, err
+			}
+		case ociindex.IsManifestType(d.MediaType):
+			if err := c.loadImage(src, h, ch); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (c *converter) loadImage(src v1.ImageIndex, h v1.Hash, ch *child) error {
+	d := ch.desc
+	img, err := src.Image(h)
+	var raw []byte
+	if err == nil {
+		raw, err = img.RawManifest()
+	}
+	if isNotFound(err) {
+		// A layout or a containerd export may hold only some platforms.
+		ch.kind = kindMissing
+		c.warn("image %s: manifest %s is not available from the source; kept as is", c.name, d.Digest)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: manifest %s: %w", c.name, d.Digest, err)
+	}
+	if got := digest.FromBytes(raw); got != d.Digest {
+		return fmt.Errorf("image %s: manifest %s has digest %s", c.name, d.Digest, got)
+	}
+	m, err := ociindex.ParseManifest(raw, d.MediaType)
+	if err != nil {
+		return fmt.Errorf("image %s: manifest %s: %w", c.name, d.Digest, err)
+	}
+	ch.img, ch.raw, ch.manifest = img, raw, m
+	if m.Config.MediaType == ociindex.ArtifactTypeSociIndexV2 || m.Config.MediaType == ociindex.ArtifactTypeSociIndexV1 {
+		// A SOCI index listed without its artifactType: never touch it.
+		ch.kind = kindSoci
+		return nil
+	}
+	ch.kind = kindImage
+	if d.Platform != nil {
+		ch.platform = *d.Platform
+		return nil
+	}
+	if ch.platform, err = configPlatform(img); err != nil {
+		return fmt.Errorf("image %s: manifest %s: %w", c.name, d.Digest, err)
+	}
+	return nil
+}
+
+func (c *converter) warn(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	c.mu.Lock()
+	c.report.Warnings = append(c.report.Warnings, msg)
+	c.mu.Unlock()
+	c.o.logger.Warn(msg)
+}
+
+// walk visits image children depth first, in index order.
+func walk(n *node, f func(*child)) {
+	for _, ch := range n.children {
+		switch ch.kind {
+		case kindImage:
+			f(ch)
+		case kindIndex:
+			walk(ch.sub, f)
+		}
+	}
+}
+
+func (c *converter) run(ctx context.Context, root *node) (v1.ImageIndex, *Report, error) {
+	if err := c.selectPlatforms(root); err != nil {
+		return nil, c.report, err
+	}
+	if err := c.planLayers(root); err != nil {
+		return nil, c.report, err
+	}
+	c.report.Timings.Resolve = Duration(time.Since(c.start))
+
+	t := time.Now()
+	if err := c.indexLayers(ctx); err != nil {
+		return nil, c.report, err
+	}
+	c.report.Timings.Index = Duration(time.Since(t))
+
+	t = time.Now()
+	blob, out, nsoci, err := c.assemble(root)
+	if err != nil {
+		return nil, c.report, err
+	}
+	if nsoci == 0 && !c.o.allowEmpty {
+		return nil, c.report, c.emptyError()
+	}
+	c.report.Result = Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: blob.Descriptor.Digest, Size: blob.Descriptor.Size}
+	if blob.Descriptor.Digest != c.report.Source.Digest {
+		c.newBlob("index", blob.Descriptor)
+	}
+	for _, b := range c.report.NewBlobs {
+		c.report.BytesWritten += b.Size
+	}
+	c.report.Timings.Assemble = Duration(time.Since(t))
+	c.report.Timings.Total = Duration(time.Since(c.start))
+	return out, c.report, nil
+}
+
+func (c *converter) selectPlatforms(root *node) error {
+	var cands []*child
+	walk(root, func(ch *child) {
+		pr := PlatformReport{Platform: ociindex.FormatPlatform(ch.platform), SourceManifest: ch.desc.Digest}
+		for _, l := range ch.manifest.Layers {
+			pr.Layers = append(pr.Layers, l.Digest)
+		}
+		ch.report = len(c.report.Platforms)
+		c.report.Platforms = append(c.report.Platforms, pr)
+		if ociindex.IsUnknownPlatform(&ch.platform) {
+			c.report.Platforms[ch.report].Skipped = "attestation or unknown platform"
+			return
+		}
+		cands = append(cands, ch)
+	})
+	if len(cands) == 0 {
+		return fmt.Errorf("image %s: image does not support any platforms", c.name)
+	}
+	chosen := map[digest.Digest]bool{}
+	if len(c.o.platforms) == 0 {
+		for i, ch := range cands {
+			if chosen[ch.desc.Digest] {
+				continue
+			}
+			chosen[ch.desc.Digest] = true
+			ch.selected, ch.sociPlatform, ch.order = true, ch.platform, i
+		}
+	} else {
+		var want []ocispec.Platform
+		for _, p := range c.o.platforms {
+			if !slices.ContainsFunc(want, func(w ocispec.Platform) bool { return ociindex.MatchPlatform(w, p) }) {
+				want = append(want, p)
+			}
+		}
+		for i, p := range want {
+			k := slices.IndexFunc(cands, func(ch *child) bool {
+				return !ch.selected && !chosen[ch.desc.Digest] && ociindex.MatchPlatform(p, ch.platform)
+			})
+			if k < 0 {
+				var have []string
+				for _, ch := range cands {
+					have = append(have, ociindex.FormatPlatform(ch.platform))
+				}
+				return fmt.Errorf("image %s: image manifest for %s: %w (the image has %s)", c.name,
+					ociindex.FormatPlatform(p), ErrPlatformNotFound, strings.Join(have, ", "))
+			}
+			ch := cands[k]
+			chosen[ch.desc.Digest] = true
+			ch.selected, ch.sociPlatform, ch.order = true, p, i
+		}
+	}
+	for _, ch := range cands {
+		if !ch.selected {
+			c.report.Platforms[ch.report].Skipped = "platform not selected"
+		}
+	}
+	return nil
+}
+
+func (c *converter) planLayers(root *node) error {
+	var err error
+	walk(root, func(ch *child) {
+		if err != nil || !ch.selected {
+			return
+		}
+		plat := ociindex.FormatPlatform(ch.platform)
+		for _, l := range ch.manifest.Layers {
+			dec, derr := decideLayer(l, c.o.minLayerSize)
+			if derr != nil {
+				err = &LayerError{Image: c.name, Platforms: []string{plat}, Layer: l.Digest, Err: derr}
+				return
+			}
+			if dec.ignore {
+				continue
+			}
+			ri := c.layerReport(l, plat)
+			if !dec.index {
+				ch.slots = append(ch.slots, layerSlot{desc: l})
+				if c.report.Layers[ri].Status == "" {
+					c.report.Layers[ri].Status, c.report.Layers[ri].Reason = LayerSkipped, dec.skip
+					c.o.logger.Info("layer skipped", "layer", l.Digest, "mediaType", l.MediaType, "reason", dec.skip)
+					c.event(Event{Kind: EventLayerSkipped, Layer: l.Digest, Size: l.Size, Reason: dec.skip})
+				}
+				continue
+			}
+			k := jobKey{layer: l.Digest, compression: dec.compression}
+			j, ok := c.jobByID[k]
+			if !ok {
+				j = &layerJob{key: k, desc: l, img: ch.img, report: ri}
+				c.jobByID[k] = j
+				c.jobs = append(c.jobs, j)
+			}
+			if !slices.Contains(j.platforms, plat) {
+				j.platforms = append(j.platforms, plat)
+			}
+			ch.slots = append(ch.slots, layerSlot{desc: l, job: j})
+		}
+	})
+	return err
+}
+
+func (c *converter) layerReport(l ocispec.Descriptor, plat string) int {
+	i, ok := c.layers[l.Digest]
+	if !ok {
+		i = len(c.report.Layers)
+		c.layers[l.Digest] = i
+		c.report.Layers = append(c.report.Layers, LayerReport{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size})
+	}
+	if !slices.Contains(c.report.Layers[i].Platforms, plat) {
+		c.report.Layers[i].Platforms = append(c.report.Layers[i].Platforms, plat)
+	}
+	return i
+}
+
+func (c *converter) event(e Event) {
+	if c.o.progress != nil {
+		if e.Total == 0 {
+			e.Total = len(c.jobs)
+		}
+		c.o.progress(e)
+	}
+}
+
+func (c *converter) indexLayers(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.o.jobs)
+	for _, j := range c.jobs {
+		g.Go(func() error {
+			if err := c.indexLayer(gctx, j); err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					return ctxErr
+				}
+				return &LayerError{Image: c.name, Platforms: j.platforms, Layer: j.desc.Digest, Err: err}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (c *converter) finishJob(j *layerJob, b []byte, status string, meta cacheMeta, read int64, d time.Duration) {
+	j.ztoc = b
+	j.zdigest = digest.FromBytes(b)
+	j.layer = static.NewLayer(b, types.MediaType(ociindex.MediaTypeZtoc))
+	j.hasXattrs = meta.HasXattrs
+	c.mu.Lock()
+	r := &c.report.Layers[j.report]
+	r.Status, r.Ztoc, r.ZtocSize = status, j.zdigest, int64(len(b))
+	r.Spans, r.Files, r.Warnings = meta.Spans, meta.Files, meta.Warnings
+	r.BytesRead, r.Duration = read, Duration(d)
+	c.report.BytesRead += read
+	c.done++
+	done := c.done
+	c.mu.Unlock()
+	kind := EventLayerDone
+	if status == LayerCached {
+		kind = EventLayerCached
+	}
+	c.event(Event{Kind: kind, Layer: j.desc.Digest, Size: j.desc.Size, Read: read, Done: done})
+}
+
+func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
+	start := time.Now()
+	key := cacheKey{Layer: j.desc.Digest, Compression: j.key.compression, SpanSize: c.o.spanSize, Tool: c.o.tool}
+	if c.cache != nil {
+		b, meta, ok, err := c.cache.get(key, j.desc.Size)
+		if err != nil {
+			c.warn("layer %s: %v", j.desc.Digest, err)
+		}
+		if ok {
+			c.o.logger.Debug("zTOC from cache", "layer", j.desc.Digest, "ztoc", meta.Ztoc)
+			c.finishJob(j, b, LayerCached, meta, 0, time.Since(start))
+			return nil
+		}
+	}
+
+	h, err := hashOf(j.desc.Digest)
+	if err != nil {
+		return err
+	}
+	layer, err := j.img.LayerByDigest(h)
+	if err != nil {
+		return fmt.Errorf("open layer: %w", err)
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return fmt.Errorf("read layer: %w", err)
+	}
+	defer rc.Close()
+	c.event(Event{Kind: EventLayerStart, Layer: j.desc.Digest, Size: j.desc.Size})
+	pr := &progressReader{r: rc, c: c, layer: j.desc.Digest, size: j.desc.Size}
+	var r io.Reader = pr
+	// zTOCs carry sha256 digests; other algorithms are checked on the side.
+	var verifier digest.Verifier
+	if j.desc.Digest.Algorithm() != digest.SHA256 {
+		if !j.desc.Digest.Algorithm().Available() {
+			return fmt.Errorf("digest algorithm %s is not supported", j.desc.Digest.Algorithm())
+		}
+		verifier = j.desc.Digest.Verifier()
+		r = io.TeeReader(pr, verifier)
+	}
+	z, err := ztoc.Build(ctx, r,
+		ztoc.WithSpanSize(c.o.spanSize),
+		ztoc.WithBuildToolIdentifier(c.o.tool),
+		ztoc.WithCompression(j.key.compression))
+	if err != nil {
+		return fmt.Errorf("build zTOC: %w", err)
+	}
+	if z.CompressedArchiveSize != j.desc.Size {
+		return fmt.Errorf("%w: read %d bytes, manifest says %d", ErrSizeMismatch, z.CompressedArchiveSize, j.desc.Size)
+	}
+	if verifier != nil {
+		if !verifier.Verified() {
+			return fmt.Errorf("%w: content does not match %s", ErrDigestMismatch, j.desc.Digest)
+		}
+	} else if z.BlobDigest != j.desc.Digest.String() {
+		return fmt.Errorf("%w: content has digest %s", ErrDigestMismatch, z.BlobDigest)
+	}
+	b, err := ztoc.Marshal(z)
+	if err != nil {
+		return fmt.Errorf("encode zTOC: %w", err)
+	}
+	meta := cacheMeta{LayerSize: j.desc.Size, Ztoc: digest.FromBytes(b), Spans: int(z.MaxSpanID) + 1, Files: len(z.TOC), HasXattrs: hasXattrs(z)}
+	for _, w := range z.Warnings {
+		meta.Warnings = append(meta.Warnings, w.String())
+		c.o.logger.Warn("zTOC warning", "layer", j.desc.Digest, "warning", w.String())
+	}
+	if c.cache != nil {
+		if err := c.cache.put(key, b, meta); err != nil {
+			c.warn("layer %s: %v", j.desc.Digest, err)
+		}
+	}
+	c.finishJob(j, b, LayerIndexed, meta, pr.n, time.Since(start))
+	return nil
+}
+
+// hasXattrs is the negation of soci's shouldDisableXattrs.
+func hasXattrs(z *ztoc.Ztoc) bool {
+	for _, f := range z.TOC {
+		if strings.HasSuffix(f.Name, ".wh..wh..opq") {
+			return true
+		}
+		for k := range f.PAXHeaders {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// progressReader counts layer bytes and reports progress every MiB.
+type progressReader struct {
+	r     io.Reader
+	c     *converter
+	layer digest.Digest
+	size  int64
+	n     int64
+	last  int64
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.c.o.progress != nil && (p.n-p.last >= 1<<20 || (err == io.EOF && p.n != p.last)) {
+		p.last = p.n
+		p.c.event(Event{Kind: EventLayerProgress, Layer: p.layer, Size: p.size, Read: p.n})
+	}
+	return n, err
+}
+
+func (c *converter) newBlob(kind string, d ocispec.Descriptor) {
+	if slices.ContainsFunc(c.report.NewBlobs, func(b BlobReport) bool { return b.Digest == d.Digest }) {
+		return
+	}
+	c.report.NewBlobs = append(c.report.NewBlobs, BlobReport{Kind: kind, Descriptor: Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}})
+}
+
+// assemble builds the converted index for n, bottom up, and returns how many
+// SOCI indexes the subtree got.
+func (c *converter) assemble(n *node) (ociindex.Blob, *convertedIndex, int, error) {
+	updates := map[digest.Digest]ociindex.ChildUpdate{}
+	children := map[v1.Hash]partial.Describable{}
+	type ordered struct {
+		e     ociindex.SociEntry
+		order int
+	}
+	var socis []ordered
+	total := 0
+	for _, ch := range n.children {
+		switch ch.kind {
+		case kindIndex:
+			b, sub, k, err := c.assemble(ch.sub)
+			if err != nil {
+				return b, nil, 0, err
+			}
+			total += k
+			h, _ := hashOf(b.Descriptor.Digest)
+			children[h] = sub
+			updates[ch.desc.Digest] = ociindex.ChildUpdate{
+				Digest: b.Descriptor.Digest, Size: b.Descriptor.Size, MediaType: ocispec.MediaTypeImageIndex,
+				Annotations: ch.desc.Annotations,
+			}
+			if b.Descriptor.Digest != ch.desc.Digest {
+				c.newBlob("index", b.Descriptor)
+			}
+		case kindSoci:
+			if ch.img != nil {
+				h, _ := hashOf(ch.desc.Digest)
+				children[h] = ch.img
+			}
+		case kindImage:
+			si, err := c.sociIndexFor(ch, children)
+			if err != nil {
+				return ociindex.Blob{}, nil, 0, err
+			}
+			if si != nil {
+				socis = append(socis, ordered{ociindex.SociEntry{Index: si.Descriptor, Platform: ch.sociPlatform, SourceManifest: ch.desc.Digest}, ch.order})
+				total++
+			}
+			var sd digest.Digest
+			if si != nil {
+				sd = si.Descriptor.Digest
+			}
+			mb, _, err := ociindex.RewriteManifest(ch.raw, ch.desc.MediaType, sd)
+			if err != nil {
+				return ociindex.Blob{}, nil, 0, fmt.Errorf("image %s: manifest %s: %w", c.name, ch.desc.Digest, err)
+			}
+			img, err := newRewrittenImage(ch.img, mb)
+			if err != nil {
+				return ociindex.Blob{}, nil, 0, err
+			}
+			children[img.digest] = img
+			updates[ch.desc.Digest] = ociindex.UpdateFromBlob(mb)
+			if mb.Descriptor.Digest != ch.desc.Digest {
+				c.newBlob("manifest", mb.Descriptor)
+			}
+			if ch.report >= 0 {
+				c.report.Platforms[ch.report].Manifest = mb.Descriptor.Digest
+			}
+		}
+	}
+	slices.SortStableFunc(socis, func(a, b ordered) int { return a.order - b.order })
+	entries := make([]ociindex.SociEntry, len(socis))
+	for i, s := range socis {
+		entries[i] = s.e
+	}
+	b, _, err := ociindex.ConvertIndex(n.index, updates, entries)
+	if err != nil {
+		return b, nil, 0, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	out, err := newConvertedIndex(b, children, n.src)
+	return b, out, total, err
+}
+
+// sociIndexFor builds the SOCI index of a selected manifest, or returns nil
+// when the manifest is not converted (not selected, or no layer qualified:
+// soci then skips the platform).
+func (c *converter) sociIndexFor(ch *child, children map[v1.Hash]partial.Describable) (*ociindex.Blob, error) {
+	if !ch.selected {
+		return nil, nil
+	}
+	var descs []ocispec.Descriptor
+	ztocs := map[v1.Hash]v1.Layer{}
+	for _, s := range ch.slots {
+		if s.job == nil {
+			continue
+		}
+		j := s.job
+		descs = append(descs, ociindex.ZtocDescriptor(j.zdigest, int64(len(j.ztoc)), s.desc, c.o.spanSize, c.o.disableXattrs && !j.hasXattrs))
+		h, _ := hashOf(j.zdigest)
+		ztocs[h] = j.layer
+		c.newBlob("ztoc", ocispec.Descriptor{MediaType: ociindex.MediaTypeZtoc, Digest: j.zdigest, Size: int64(len(j.ztoc))})
+	}
+	if len(descs) == 0 {
+		if ch.report >= 0 {
+			c.report.Platforms[ch.report].Skipped = ErrEmptyIndex.Error()
+		}
+		return nil, nil
+	}
+	si, err := ociindex.NewSociIndex(descs, c.o.tool)
+	if err != nil {
+		return nil, err
+	}
+	img, err := partial.CompressedToImage(&sociCore{raw: si.Bytes, ztocs: ztocs})
+	if err != nil {
+		return nil, err
+	}
+	h, _ := hashOf(si.Descriptor.Digest)
+	children[h] = img
+	c.newBlob("soci-config", ociindex.EmptyConfigDescriptor())
+	c.newBlob("soci-index", si.Descriptor)
+	if ch.report >= 0 {
+		c.report.Platforms[ch.report].SociIndex = si.Descriptor.Digest
+	}
+	return &si, nil
+}
+
+// emptyError explains why nothing was indexed.
+func (c *converter) emptyError() error {
+	var skipped []string
+	for _, l := range c.report.Layers {
+		if l.Status == LayerSkipped {
+			skipped = append(skipped, fmt.Sprintf("%s (%s, %d bytes): %s", l.Digest, l.MediaType, l.Size, l.Reason))
+		}
+	}
+	msg := fmt.Sprintf("image %s: %v", c.name, ErrEmptyIndex)
+	if len(skipped) > 0 {
+		msg += ": every layer was skipped: " + strings.Join(skipped, "; ")
+	}
+	if c.o.minLayerSize > 0 {
+		msg += fmt.Sprintf(" (lower the minimum layer size, now %d bytes, or allow an image without SOCI index)", c.o.minLayerSize)
+	}
+	return &emptyIndexError{msg: msg}
+}
+
+type emptyIndexError struct{ msg string }
+
+func (e *emptyIndexError) Error() string { return e.msg }
+func (e *emptyIndexError) Unwrap() error { return ErrEmptyIndex }

@@ -1,0 +1,173 @@
+package convert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/socify/socify/pkg/ociindex"
+)
+
+// Errors. Test with errors.Is.
+var (
+	// ErrEmptyIndex: no layer of any selected platform qualified for a zTOC
+	// (soci: "no ztocs created, all layers either skipped or produced errors").
+	ErrEmptyIndex = ociindex.ErrEmptyIndex
+	// ErrNotLayerType: a manifest lists a blob whose media type is not a layer
+	// type among its layers (fatal, as in soci).
+	ErrNotLayerType = errors.New("not a layer media type")
+	// ErrPlatformNotFound: a requested platform matches no manifest.
+	ErrPlatformNotFound = errors.New("not found")
+	// ErrDigestMismatch and ErrSizeMismatch: the layer bytes do not match the
+	// manifest's descriptor.
+	ErrDigestMismatch = errors.New("layer digest mismatch")
+	ErrSizeMismatch   = errors.New("layer size mismatch")
+)
+
+// LayerError is a failure to index one layer.
+type LayerError struct {
+	Image     string
+	Platforms []string
+	Layer     digest.Digest
+	Err       error
+}
+
+func (e *LayerError) Error() string {
+	return fmt.Sprintf("image %s, platform %s, layer %s: %v", e.Image, strings.Join(e.Platforms, ","), e.Layer, e.Err)
+}
+
+func (e *LayerError) Unwrap() error { return e.Err }
+
+// Duration marshals as a Go duration string ("1.5s").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// Descriptor is the short form of an OCI descriptor used in reports.
+type Descriptor struct {
+	MediaType string        `json:"mediaType"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+}
+
+// Layer statuses.
+const (
+	LayerIndexed = "indexed" // zTOC built from the layer bytes
+	LayerCached  = "cached"  // zTOC taken from the cache, layer not read
+	LayerSkipped = "skipped" // no zTOC; Reason says why
+)
+
+// Report describes one conversion.
+type Report struct {
+	Image  string     `json:"image,omitempty"`
+	Source Descriptor `json:"source"`
+	// Result is the converted image index (empty on failure).
+	Result Descriptor `json:"result"`
+
+	SpanSize            int64  `json:"spanSize"`
+	MinLayerSize        int64  `json:"minLayerSize"`
+	BuildToolIdentifier string `json:"buildToolIdentifier"`
+
+	Platforms []PlatformReport `json:"platforms"`
+	// Layers lists each distinct layer once, in the order first met.
+	Layers []LayerReport `json:"layers"`
+	// NewBlobs are the blobs the conversion created (zTOCs, the {} config,
+	// SOCI indexes, rewritten manifests and indexes); a sink writes at most
+	// these plus whatever the destination lacks of the source.
+	NewBlobs []BlobReport `json:"newBlobs"`
+	Warnings []string     `json:"warnings,omitempty"`
+
+	// BytesRead counts layer bytes read to build zTOCs.
+	BytesRead int64 `json:"bytesRead"`
+	// BytesWritten is the total size of NewBlobs.
+	BytesWritten int64   `json:"bytesWritten"`
+	Timings      Timings `json:"timings"`
+}
+
+// Timings per stage.
+type Timings struct {
+	// Resolve: reading the index and manifests of the source.
+	Resolve Duration `json:"resolve"`
+	// Index: building zTOCs (wall time, layers run in parallel).
+	Index Duration `json:"index"`
+	// Assemble: SOCI indexes, manifests and the image index.
+	Assemble Duration `json:"assemble"`
+	Total    Duration `json:"total"`
+}
+
+// PlatformReport is one image manifest of the source.
+type PlatformReport struct {
+	Platform string `json:"platform"`
+	// SourceManifest is the manifest digest in the source, Manifest the digest
+	// in the result (they differ once annotated or re-encoded).
+	SourceManifest digest.Digest `json:"sourceManifest"`
+	Manifest       digest.Digest `json:"manifest,omitempty"`
+	// SociIndex is empty when the platform was not converted; Skipped says why.
+	SociIndex digest.Digest `json:"sociIndex,omitempty"`
+	Skipped   string        `json:"skipped,omitempty"`
+	// Layers are the manifest's layer digests, in order.
+	Layers []digest.Digest `json:"layers,omitempty"`
+}
+
+// LayerReport is one distinct layer of the converted platforms.
+type LayerReport struct {
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	Platforms []string      `json:"platforms"`
+	Status    string        `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
+	Ztoc      digest.Digest `json:"ztoc,omitempty"`
+	ZtocSize  int64         `json:"ztocSize,omitempty"`
+	Spans     int           `json:"spans,omitempty"`
+	Files     int           `json:"files,omitempty"`
+	// Warnings are conditions under which the snapshotter may reject the
+	// zTOC although soci would write it the same way.
+	Warnings  []string `json:"warnings,omitempty"`
+	BytesRead int64    `json:"bytesRead,omitempty"`
+	Duration  Duration `json:"duration,omitempty"`
+}
+
+// BlobReport is one new blob.
+type BlobReport struct {
+	Kind string `json:"kind"` // ztoc, soci-index, soci-config, manifest, index
+	Descriptor
+}
+
+// EventKind tells what an Event reports.
+type EventKind string
+
+const (
+	EventLayerStart    EventKind = "layer-start"
+	EventLayerProgress EventKind = "layer-progress"
+	EventLayerDone     EventKind = "layer-done"
+	EventLayerCached   EventKind = "layer-cached"
+	EventLayerSkipped  EventKind = "layer-skipped"
+)
+
+// Event is a progress notification.
+type Event struct {
+	Kind  EventKind
+	Layer digest.Digest
+	// Size is the layer size, Read the bytes read so far.
+	Size int64
+	Read int64
+	// Reason is set for skipped layers.
+	Reason string
+	// Done and Total count the layers to index (cached ones included).
+	Done, Total int
+}

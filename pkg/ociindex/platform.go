@@ -1,0 +1,152 @@
+package ociindex
+
+import (
+	"fmt"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// These follow containerd/platforms (the rules soci uses) without its host
+// dependent defaults: an empty OS stays empty instead of becoming the host's,
+// and a specifier must name both OS and architecture.
+
+// NormalizePlatform lowercases and canonicalizes OS, architecture and variant
+// (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, arm -> arm/v7, ...).
+func NormalizePlatform(p ocispec.Platform) ocispec.Platform {
+	p.OS = normalizeOS(p.OS)
+	p.Architecture, p.Variant = normalizeArch(p.Architecture, p.Variant)
+	return p
+}
+
+func normalizeOS(os string) string {
+	os = strings.ToLower(os)
+	if os == "macos" {
+		return "darwin"
+	}
+	return os
+}
+
+func normalizeArch(arch, variant string) (string, string) {
+	arch, variant = strings.ToLower(arch), strings.ToLower(variant)
+	switch arch {
+	case "i386":
+		arch, variant = "386", ""
+	case "x86_64", "x86-64", "amd64":
+		arch = "amd64"
+		if variant == "v1" {
+			variant = ""
+		}
+	case "aarch64", "arm64":
+		arch = "arm64"
+		switch variant {
+		case "8", "v8", "v8.0":
+			variant = ""
+		case "9", "9.0", "v9.0":
+			variant = "v9"
+		}
+	case "armhf":
+		arch, variant = "arm", "v7"
+	case "armel":
+		arch, variant = "arm", "v6"
+	case "arm":
+		switch variant {
+		case "", "7":
+			variant = "v7"
+		case "5", "6", "8":
+			variant = "v" + variant
+		}
+	}
+	return arch, variant
+}
+
+// MatchPlatform is containerd's strict match (platforms.OnlyStrict): have
+// matches want when OS, architecture and variant are equal after
+// normalization and, if want names an OS version, the versions are equal.
+func MatchPlatform(want, have ocispec.Platform) bool {
+	w, h := NormalizePlatform(want), NormalizePlatform(have)
+	if w.OS != h.OS || w.Architecture != h.Architecture || w.Variant != h.Variant {
+		return false
+	}
+	return w.OSVersion == "" || w.OSVersion == h.OSVersion
+}
+
+// IsUnknownPlatform reports the platform buildx gives attestation manifests
+// (unknown/unknown): such manifests are never indexed.
+func IsUnknownPlatform(p *ocispec.Platform) bool {
+	return p != nil && (p.OS == "unknown" || p.Architecture == "unknown")
+}
+
+// validComponent is containerd's specifier component rule, [A-Za-z0-9_.-]+.
+func validComponent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ParsePlatform parses "os/arch[/variant]", with an optional OS version in
+// parentheses ("windows(10.0.20348.2113)/amd64"), the way containerd's
+// platforms.Parse does, so the result equals what soci writes for the same
+// --platform value: "linux/arm64/v8" keeps variant v8, "linux/arm" drops the
+// implied v7, "linux/x86_64" becomes linux/amd64. Unlike containerd, a lone
+// OS or architecture is refused, because completing it from the host would
+// make the output depend on the machine.
+func ParsePlatform(s string) (ocispec.Platform, error) {
+	var p ocispec.Platform
+	if strings.Contains(s, "*") {
+		return p, fmt.Errorf("platform %q: wildcards are not supported", s)
+	}
+	spec := s
+	if i := strings.Index(spec, "("); i >= 0 {
+		j := strings.Index(spec, ")")
+		if j < i || (j+1 < len(spec) && spec[j+1] != '/') {
+			return p, fmt.Errorf("platform %q: malformed OS version", s)
+		}
+		p.OSVersion = spec[i+1 : j]
+		spec = spec[:i] + spec[j+1:]
+	}
+	parts := strings.Split(spec, "/")
+	for _, part := range parts {
+		if !validComponent(part) {
+			return ocispec.Platform{}, fmt.Errorf("platform %q: %q is not a valid component (letters, digits, _ . - only)", s, part)
+		}
+	}
+	switch len(parts) {
+	case 2:
+		p.OS = normalizeOS(parts[0])
+		p.Architecture, p.Variant = normalizeArch(parts[1], "")
+		if p.Architecture == "arm" && p.Variant == "v7" {
+			p.Variant = ""
+		}
+	case 3:
+		p.OS = normalizeOS(parts[0])
+		p.Architecture, p.Variant = normalizeArch(parts[1], parts[2])
+		if p.Architecture == "arm64" && p.Variant == "" {
+			p.Variant = "v8"
+		}
+	default:
+		return ocispec.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant], for example linux/amd64 or linux/arm64/v8", s)
+	}
+	return p, nil
+}
+
+// FormatPlatform writes os[(version)]/arch[/variant].
+func FormatPlatform(p ocispec.Platform) string {
+	s := p.OS
+	if p.OSVersion != "" {
+		s += "(" + p.OSVersion + ")"
+	}
+	s += "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}

@@ -1,0 +1,116 @@
+package ociindex
+
+import (
+	"reflect"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+func TestParsePlatform(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ocispec.Platform
+		wantErr bool
+	}{
+		{in: "linux/amd64", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "linux/x86_64", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "Linux/AArch64", want: ocispec.Platform{OS: "linux", Architecture: "arm64"}},
+		{in: "linux/arm64", want: ocispec.Platform{OS: "linux", Architecture: "arm64"}},
+		{in: "linux/arm64/v8", want: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
+		{in: "linux/arm", want: ocispec.Platform{OS: "linux", Architecture: "arm"}},
+		{in: "linux/arm/v7", want: ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}},
+		{in: "linux/arm/6", want: ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}},
+		{in: "linux/amd64/v1", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "linux/amd64/v3", want: ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}},
+		{in: "windows(10.0.20348)/amd64", want: ocispec.Platform{OS: "windows", OSVersion: "10.0.20348", Architecture: "amd64"}},
+		{in: "macos/arm64", want: ocispec.Platform{OS: "darwin", Architecture: "arm64"}},
+		{in: "linux", wantErr: true},
+		{in: "amd64", wantErr: true},
+		{in: "linux/*", wantErr: true},
+		{in: "linux//amd64", wantErr: true},
+		{in: "linux/amd64/v1/x", wantErr: true},
+		{in: "linux/am d64", wantErr: true},
+		{in: "windows(10/amd64", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParsePlatform(tc.in)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("got %+v, want error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMatchPlatform(t *testing.T) {
+	p := func(os, arch, variant, version string) ocispec.Platform {
+		return ocispec.Platform{OS: os, Architecture: arch, Variant: variant, OSVersion: version}
+	}
+	tests := []struct {
+		name       string
+		want, have ocispec.Platform
+		match      bool
+	}{
+		{"same", p("linux", "amd64", "", ""), p("linux", "amd64", "", ""), true},
+		{"arm64 v8 is arm64", p("linux", "arm64", "v8", ""), p("linux", "arm64", "", ""), true},
+		{"arm is arm v7", p("linux", "arm", "", ""), p("linux", "arm", "v7", ""), true},
+		{"arm v6 is not v7", p("linux", "arm", "v6", ""), p("linux", "arm", "v7", ""), false},
+		{"other arch", p("linux", "amd64", "", ""), p("linux", "arm64", "", ""), false},
+		{"other os", p("linux", "amd64", "", ""), p("windows", "amd64", "", ""), false},
+		{"strict: variant matters", p("linux", "amd64", "", ""), p("linux", "amd64", "v3", ""), false},
+		{"os version required when asked", p("windows", "amd64", "", "10.0.1"), p("windows", "amd64", "", ""), false},
+		{"os version ignored when not asked", p("windows", "amd64", "", ""), p("windows", "amd64", "", "10.0.1"), true},
+		{"os version equal", p("windows", "amd64", "", "10.0.1"), p("windows", "amd64", "", "10.0.1"), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MatchPlatform(tc.want, tc.have); got != tc.match {
+				t.Fatalf("MatchPlatform(%v, %v) = %v", tc.want, tc.have, got)
+			}
+		})
+	}
+}
+
+func TestFormatPlatform(t *testing.T) {
+	for _, tc := range []struct {
+		p    ocispec.Platform
+		want string
+	}{
+		{ocispec.Platform{OS: "linux", Architecture: "amd64"}, "linux/amd64"},
+		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, "linux/arm/v7"},
+		{ocispec.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.1"}, "windows(10.0.1)/amd64"},
+	} {
+		if got := FormatPlatform(tc.p); got != tc.want {
+			t.Errorf("FormatPlatform(%+v) = %q, want %q", tc.p, got, tc.want)
+		}
+		if back, err := ParsePlatform(FormatPlatform(tc.p)); err != nil || !MatchPlatform(back, tc.p) {
+			t.Errorf("round trip of %q: %+v, %v", tc.want, back, err)
+		}
+	}
+}
+
+func TestIsUnknownPlatform(t *testing.T) {
+	for _, tc := range []struct {
+		p    *ocispec.Platform
+		want bool
+	}{
+		{nil, false},
+		{&ocispec.Platform{OS: "unknown", Architecture: "unknown"}, true},
+		{&ocispec.Platform{OS: "linux", Architecture: "unknown"}, true},
+		{&ocispec.Platform{OS: "linux", Architecture: "amd64"}, false},
+	} {
+		if got := IsUnknownPlatform(tc.p); got != tc.want {
+			t.Errorf("IsUnknownPlatform(%+v) = %v", tc.p, got)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// ResumeEvent describes a blob read that broke and is resuming.
+type ResumeEvent struct {
+	Digest string
+	Offset int64 // bytes already delivered; the next request asks for Range: bytes=Offset-
+	Resume int   // 1 for the first resume of this read
+	Err    error // what broke the stream
+	// Restarted is true when the server ignored the Range request and sent the blob from byte 0;
+	// the reader then skipped Offset bytes, so the consumer still sees one continuous stream.
+	Restarted bool
+}
+
+// BlobReader streams one blob from a registry and survives broken connections: when the body
+// fails mid-way it asks for the rest with an HTTP Range request and carries on, so the consumer
+// sees one continuous stream. The digest (unless WithDigestCheck(false)) and the size are checked
+// at the end of the stream; a mismatch is returned instead of io.EOF.
+type BlobReader struct {
+	ctx     context.Context
+	client  *http.Client
+	url     string
+	digest  v1.Hash
+	size    int64
+	o       *options
+	body    io.ReadCloser
+	off     int64
+	resumes int
+	fails   int // consecutive failures without progress
+	hasher  hash.Hash
+	done    bool
+	err     error
+}
+
+// OpenBlob starts reading the blob ref (repository@digest) and returns once the registry has
+// answered, so that "not found" and "denied" come out here rather than on the first Read. The
+// request and every resume go through NewTransport(opts...) (retries included) authenticated with
+// WithAuth or WithKeychain (anonymous otherwise). ctx bounds the whole read.
+func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader, error) {
+	o := makeOptions(opts)
+	h, err := v1.NewHash(ref.DigestStr())
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
+	}
+	repo := ref.Context()
+	auth, err := resolveAuth(ctx, o, repo)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: resolving credentials: %w", ref, err)
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, newTransport(o), []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: connecting to %s: %w", ref, repo.RegistryStr(), err)
+	}
+	u := url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", repo.RepositoryStr(), h)}
+	b := &BlobReader{
+		ctx:    ctx,
+		client: &http.Client{Transport: rt, CheckRedirect: checkRedirect},
+		url:    u.String(),
+		digest: h,
+		size:   o.size,
+		o:      o,
+	}
+	if o.verify {
+		if h.Algorithm != "sha256" {
+			return nil, fmt.Errorf("blob %s: cannot verify digest algorithm %q", ref, h.Algorithm)
+		}
+		b.hasher = sha256.New()
+	}
+	if err := b.open(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func resolveAuth(ctx context.Context, o *options, repo name.Repository) (authn.Authenticator, error) {
+	switch {
+	case o.auth != nil && o.keychain != nil:
+		return nil, errors.New("both WithAuth and WithKeychain given")
+	case o.auth != nil:
+		return o.auth, nil
+	case o.keychain != nil:
+		return authn.Resolve(ctx, o.keychain, repo)
+	}
+	return authn.Anonymous, nil
+}
+
+// Size is the blob size: from WithSize, else from the first response, else -1.
+func (b *BlobReader) Size() int64 { return b.size }
+
+// Offset is how many bytes Read has returned.
+func (b *BlobReader) Offset() int64 { return b.off }
+
+// Resumes is how many times the read resumed.
+func (b *BlobReader) Resumes() int { return b.resumes }
+
+// open requests the blob from b.off on.
+func (b *BlobReader) open() error {
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url, nil)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.digest, err)
+	}
+	// Offsets must count the blob's own bytes; a transparently decoded body would break Range.
+	req.Header.Set("Accept-Encoding", "identity")
+	if b.off > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", b.off))
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("blob %s at offset %d: %w", b.digest, b.off, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && b.off > 0:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != b.off {
+			resp.Body.Close()
+			return fmt.Errorf("blob %s: asked for bytes from %d, got Content-Range %q", b.digest, b.off, resp.Header.Get("Content-Range"))
+		}
+		if total >= 0 {
+			if err := b.learnSize(total); err != nil {
+				resp.Body.Close()
+				return err
+			}
+		}
+	case resp.StatusCode == http.StatusOK:
+		if resp.ContentLength >= 0 {
+			if err := b.learnSize(resp.ContentLength); err != nil {
+				resp.Body.Close()
+				return err
+			}
+		}
+		if b.off > 0 {
+			// The server ignored Range: skip what the consumer already has. Bytes go over the wire
+			// again, but the stream stays continuous and correct.
+			if _, err := io.CopyN(io.Discard, resp.Body, b.off); err != nil {
+				resp.Body.Close()
+				return fmt.Errorf("blob %s: skipping %d bytes of a full response: %w", b.digest, b.off, err)
+			}
+			if b.o.onResume != nil {
+				b.o.onResume(ResumeEvent{Digest: b.digest.String(), Offset: b.off, Resume: b.resumes, Restarted: true})
+			}
+		}
+	default:
+		err := transport.CheckError(resp, http.StatusOK, http.StatusPartialContent)
+		resp.Body.Close()
+		return fmt.Errorf("blob %s at offset %d: %w", b.digest, b.off, err)
+	}
+	b.body = resp.Body
+	return nil
+}
+
+func (b *BlobReader) learnSize(n int64) error {
+	if b.size >= 0 && b.size != n {
+		return fmt.Errorf("blob %s: registry reports %d bytes, expected %d", b.digest, n, b.size)
+	}
+	b.size = n
+	return nil
+}
+
+// Read implements io.Reader.
+func (b *BlobReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.done {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if b.body == nil {
+			if err := b.open(); err != nil {
+				if b.retryable(err) {
+					if werr := b.wait(err); werr != nil {
+						return 0, b.fail(werr)
+					}
+					continue
+				}
+				return 0, b.fail(err)
+			}
+		}
+		if b.size >= 0 && int64(len(p)) > b.size-b.off+1 {
+			// One byte more than expected so that a body running past the size shows up.
+			p = p[:b.size-b.off+1]
+		}
+		n, err := b.body.Read(p)
+		if n > 0 {
+			b.off += int64(n)
+			b.fails = 0
+			if b.hasher != nil {
+				b.hasher.Write(p[:n])
+			}
+			if b.size >= 0 && b.off > b.size {
+				return 0, b.fail(fmt.Errorf("blob %s: body runs past the expected %d bytes", b.digest, b.size))
+			}
+		}
+		switch {
+		case err == nil:
+			return n, nil
+		case errors.Is(err, io.EOF) && (b.size < 0 || b.off == b.size):
+			return n, b.finish()
+		case errors.Is(err, io.EOF):
+			err = fmt.Errorf("body ended at offset %d of %d: %w", b.off, b.size, io.ErrUnexpectedEOF)
+		}
+		b.body.Close()
+		b.body = nil
+		if !b.retryable(err) {
+			return n, b.fail(fmt.Errorf("blob %s at offset %d: %w", b.digest, b.off, err))
+		}
+		if n > 0 {
+			// Hand over what arrived; the next Read resumes.
+			b.noteResume(err)
+			return n, nil
+		}
+		if werr := b.wait(err); werr != nil {
+			return 0, b.fail(werr)
+		}
+	}
+}
+
+func (b *BlobReader) retryable(err error) bool {
+	if b.resumes >= b.o.maxResumes || b.ctx.Err() != nil {
+		return false
+	}
+	var (
+		terr *transport.Error
+		rerr *RetryError
+	)
+	if errors.As(err, &terr) || errors.As(err, &rerr) {
+		// The retry transport already spent its attempts on this.
+		return false
+	}
+	return retryableError(b.ctx, err)
+}
+
+func (b *BlobReader) noteResume(err error) {
+	b.resumes++
+	if b.o.onResume != nil {
+		b.o.onResume(ResumeEvent{Digest: b.digest.String(), Offset: b.off, Resume: b.resumes, Err: err})
+	}
+}
+
+// wait counts a failure that delivered nothing and backs off before the next try; after
+// maxAttempts such failures in a row the read gives up.
+func (b *BlobReader) wait(err error) error {
+	b.fails++
+	if b.fails >= b.o.maxAttempts {
+		return fmt.Errorf("blob %s: no progress at offset %d after %d attempts: %w", b.digest, b.off, b.fails, err)
+	}
+	b.noteResume(err)
+	if serr := b.o.sleep(b.ctx, b.o.backoff(b.fails)); serr != nil {
+		return fmt.Errorf("blob %s at offset %d: %w", b.digest, b.off, serr)
+	}
+	return nil
+}
+
+func (b *BlobReader) finish() error {
+	b.done = true
+	if b.body != nil {
+		b.body.Close()
+		b.body = nil
+	}
+	if b.hasher != nil {
+		got := "sha256:" + hex.EncodeToString(b.hasher.Sum(nil))
+		if got != b.digest.String() {
+			return b.fail(fmt.Errorf("blob %s: content digest is %s (%d bytes)", b.digest, got, b.off))
+		}
+	}
+	return io.EOF
+}
+
+func (b *BlobReader) fail(err error) error {
+	b.err = err
+	if b.body != nil {
+		b.body.Close()
+		b.body = nil
+	}
+	return err
+}
+
+// Close releases the connection. It does not cancel ctx.
+func (b *BlobReader) Close() error {
+	if b.body != nil {
+		err := b.body.Close()
+		b.body = nil
+		return err
+	}
+	return nil
+}
+
+// checkRedirect follows what go-containerregistry allows: a registry may redirect blob reads (ECR
+// sends them to S3), but not to private, loopback or link-local addresses of another host, which
+// would let a hostile registry probe the network socify runs in.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	if len(via) == 0 {
+		return nil
+	}
+	orig, dest := via[0].URL.Hostname(), req.URL.Hostname()
+	if orig == dest {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(dest); err == nil {
+		if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+			return fmt.Errorf("redirect from %q to private or link-local host %q refused", orig, dest)
+		}
+	}
+	return nil
+}
+
+// parseContentRange reads "bytes START-END/TOTAL" (TOTAL may be "*", reported as -1).
+func parseContentRange(v string) (start, total int64, ok bool) {
+	v, found := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(v, "/")
+	if !found {
+		return 0, 0, false
+	}
+	s, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	if tot == "*" {
+		return start, -1, true
+	}
+	total, err = strconv.ParseInt(tot, 10, 64)
+	if err != nil || total < 0 {
+		return 0, 0, false
+	}
+	return start, total, true
+}

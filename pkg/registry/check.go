@@ -1,0 +1,72 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Access is the outcome of CheckAccess; nil means allowed. Errors are mapped with MapError.
+type Access struct {
+	Pull error
+	Push error
+}
+
+// CheckAccess tries what a conversion will do with ref, without changing anything: pull reads the
+// manifest (HEAD), push opens a blob upload session in ref's repository and cancels it (the only
+// portable way to learn whether a push would be allowed). Both use the credentials from opts
+// (WithAuth or WithKeychain) and NewTransport.
+func CheckAccess(ctx context.Context, ref name.Reference, opts ...Option) Access {
+	ro, err := RemoteOptions(ctx, opts...)
+	if err != nil {
+		return Access{Pull: err, Push: err}
+	}
+	var a Access
+	if _, err := remote.Head(ref, ro...); err != nil {
+		a.Pull = MapError(err, OpPull, ref.String())
+	}
+	if err := checkPush(ctx, ref.Context(), makeOptions(opts)); err != nil {
+		a.Push = MapError(err, OpPush, ref.String())
+	}
+	return a
+}
+
+func checkPush(ctx context.Context, repo name.Repository, o *options) error {
+	auth, err := resolveAuth(ctx, o, repo)
+	if err != nil {
+		return fmt.Errorf("resolving credentials for %s: %w", repo, err)
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, newTransport(o), []string{repo.Scope(transport.PushScope)})
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: rt, CheckRedirect: checkRedirect}
+	u := url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/uploads/", repo.RepositoryStr())}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
+		return err
+	}
+	// Cancelling frees the session at once; registries also expire abandoned ones, so a failure
+	// here is not worth reporting.
+	if loc, err := resp.Location(); err == nil {
+		if del, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil); err == nil {
+			if r, err := client.Do(del); err == nil {
+				r.Body.Close()
+			}
+		}
+	}
+	return nil
+}

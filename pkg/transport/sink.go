@@ -1,0 +1,627 @@
+package transport
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/socify/socify/pkg/ociindex"
+)
+
+// Sink writes a converted image.
+type Sink interface {
+	// Write stores the image index and everything it references that the
+	// destination lacks. On error nothing is left that names the image
+	// (index.json, the archive, the tag are written last).
+	Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult, error)
+}
+
+// WriteResult tells what a sink did.
+type WriteResult struct {
+	// Descriptor of the written image index.
+	Descriptor v1.Descriptor
+	// Reference names the written image (for a registry, repo@digest).
+	Reference string
+	// Blob counts for layout and archive sinks: written (copied or made),
+	// hard-linked from the source, and already present.
+	BlobsWritten, BlobsLinked, BlobsExisting int
+	// BytesWritten counts blob bytes copied (layout) or the archive size.
+	BytesWritten int64
+	Warnings     []string
+}
+
+// Progress reports bytes written by layout and archive sinks.
+type Progress struct {
+	Blob            v1.Hash
+	Complete, Total int64
+}
+
+// WithProgress calls f after each blob a layout or archive sink handles.
+// Registry sinks take remote.WithProgress through WithRemoteOptions.
+func WithProgress(f func(Progress)) Option { return func(o *options) { o.progress = f } }
+
+// NewSink returns the sink a reference names. docker-archive is a source
+// only.
+func NewSink(ref Reference, opts ...Option) (Sink, error) {
+	o := makeOptions(opts)
+	switch ref.Kind {
+	case Registry:
+		r, err := name.ParseReference(ref.Ref, o.name...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		return &registrySink{ref: r, o: o}, nil
+	case Layout:
+		if strings.HasPrefix(ref.Ref, "@") {
+			return nil, fmt.Errorf("%s: a destination is named by a ref name, not @N", ref)
+		}
+		return &layoutSink{dir: ref.Path, refName: ref.Ref, replaceUnnamed: ref.Ref == "", o: o}, nil
+	case Archive:
+		if strings.HasPrefix(ref.Ref, "@") {
+			return nil, fmt.Errorf("%s: a destination is named by a ref name, not @N", ref)
+		}
+		return &archiveSink{file: ref.Path, refName: ref.Ref, o: o}, nil
+	case DockerArchive:
+		return nil, fmt.Errorf("%s: docker-archive is supported as a source only; write oci-archive: instead", ref)
+	}
+	return nil, fmt.Errorf("unknown transport %q", ref.Kind)
+}
+
+// InPlaceSink adds the converted image to the source's own layout directory:
+// only blobs the layout lacks are written, and the index.json entry the source
+// was read from is replaced by the converted image (keeping its ref name).
+func (s *Source) InPlaceSink(opts ...Option) (Sink, error) {
+	if s.Ref.Kind != Layout {
+		return nil, ErrNotLayout
+	}
+	raw, err := s.store.file("index.json")
+	if err != nil {
+		return nil, err
+	}
+	var top ocispec.Index
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("index.json: %w", err)
+	}
+	sink := &layoutSink{dir: s.Ref.Path, o: makeOptions(opts)}
+	// The entries the source was resolved from (see resolveRoot).
+	for i, d := range top.Manifests {
+		if selectedBy(i, d, s.Ref.Ref) {
+			sink.replace = append(sink.replace, d.Digest.String())
+			if n := d.Annotations[ocispec.AnnotationRefName]; n != "" && sink.refName == "" {
+				sink.refName = n
+			}
+		}
+	}
+	return sink, nil
+}
+
+func selectedBy(i int, d ocispec.Descriptor, ref string) bool {
+	switch {
+	case ref == "":
+		return true
+	case ref[0] == '@':
+		n, err := entryIndex(ref)
+		return err == nil && n == i
+	default:
+		return d.Annotations[ocispec.AnnotationRefName] == ref
+	}
+}
+
+// --- registry ---
+
+type registrySink struct {
+	ref name.Reference
+	o   options
+}
+
+func (s *registrySink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult, error) {
+	h, err := idx.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := s.ref.(name.Digest); ok && d.DigestStr() != h.String() {
+		return nil, fmt.Errorf("write %s: the converted image has digest %s; push it by tag or to %s",
+			s.ref, h, s.ref.Context().Digest(h.String()))
+	}
+	opts := append(append([]remote.Option{}, s.o.remote...), remote.WithContext(ctx))
+	// Blobs, then child manifests, then the index under the tag.
+	if err := remote.WriteIndex(s.ref, idx, opts...); err != nil {
+		return nil, fmt.Errorf("write %s: %w", s.ref, err)
+	}
+	d, err := partial.Descriptor(idx)
+	if err != nil {
+		return nil, err
+	}
+	return &WriteResult{Descriptor: *d, Reference: s.ref.Context().Digest(h.String()).String()}, nil
+}
+
+// --- walking the image ---
+
+// item is one blob of the image to write.
+type item struct {
+	h    v1.Hash
+	size int64
+	mt   string
+	data []byte   // documents
+	l    v1.Layer // everything else
+	// optional: a non-distributable layer, left out when the source lacks it.
+	optional bool
+}
+
+func (it item) name() string { return "blobs/" + it.h.Algorithm + "/" + it.h.Hex }
+
+// reachable lists the blobs of idx, children before parents, each once. The
+// last item is idx itself.
+func reachable(ctx context.Context, idx v1.ImageIndex) ([]item, error) {
+	var out []item
+	seen := map[v1.Hash]bool{}
+	add := func(it item) {
+		if !seen[it.h] {
+			seen[it.h] = true
+			out = append(out, it)
+		}
+	}
+	doc := func(raw []byte, want v1.Hash, mt string) (item, error) {
+		h, size, err := v1.SHA256(bytes.NewReader(raw))
+		if err != nil {
+			return item{}, err
+		}
+		if want.Hex != "" && h != want {
+			return item{}, fmt.Errorf("manifest %s: content has digest %s", want, h)
+		}
+		return item{h: h, size: size, mt: mt, data: raw}, nil
+	}
+	var visitIndex func(x v1.ImageIndex, want v1.Hash) error
+	visitImage := func(img v1.Image, want v1.Hash) error {
+		m, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		cl, err := partial.ConfigLayer(img)
+		if err != nil {
+			return fmt.Errorf("config of %s: %w", want, err)
+		}
+		add(item{h: m.Config.Digest, size: m.Config.Size, mt: string(m.Config.MediaType), l: cl})
+		ls, err := img.Layers()
+		if err != nil {
+			return fmt.Errorf("layers of %s: %w", want, err)
+		}
+		if len(ls) != len(m.Layers) {
+			return fmt.Errorf("image %s: %d layers for %d descriptors", want, len(ls), len(m.Layers))
+		}
+		for i, l := range ls {
+			d := m.Layers[i]
+			add(item{h: d.Digest, size: d.Size, mt: string(d.MediaType), l: l, optional: !d.MediaType.IsDistributable()})
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return err
+		}
+		mt, _ := img.MediaType()
+		it, err := doc(raw, want, string(mt))
+		if err != nil {
+			return err
+		}
+		add(it)
+		return nil
+	}
+	visitIndex = func(x v1.ImageIndex, want v1.Hash) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := x.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, d := range m.Manifests {
+			switch {
+			case d.MediaType.IsIndex():
+				sub, err := x.ImageIndex(d.Digest)
+				if err != nil {
+					return fmt.Errorf("index %s: %w", d.Digest, err)
+				}
+				if err := visitIndex(sub, d.Digest); err != nil {
+					return err
+				}
+			case d.MediaType.IsImage():
+				img, err := x.Image(d.Digest)
+				if err != nil {
+					return fmt.Errorf("manifest %s: %w", d.Digest, err)
+				}
+				if err := visitImage(img, d.Digest); err != nil {
+					return err
+				}
+			default:
+				wl, ok := x.(interface {
+					Layer(v1.Hash) (v1.Layer, error)
+				})
+				if !ok {
+					return fmt.Errorf("child %s has media type %s and the source cannot serve it", d.Digest, d.MediaType)
+				}
+				l, err := wl.Layer(d.Digest)
+				if err != nil {
+					return fmt.Errorf("child %s: %w", d.Digest, err)
+				}
+				add(item{h: d.Digest, size: d.Size, mt: string(d.MediaType), l: l})
+			}
+		}
+		raw, err := x.RawManifest()
+		if err != nil {
+			return err
+		}
+		mt, _ := x.MediaType()
+		it, err := doc(raw, want, string(mt))
+		if err != nil {
+			return err
+		}
+		add(it)
+		return nil
+	}
+	if err := visitIndex(idx, v1.Hash{}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func isNotFound(err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == 404
+}
+
+// ctxReader stops a long copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// copyVerified copies a blob and checks its size and digest.
+func copyVerified(ctx context.Context, w io.Writer, it item) (int64, error) {
+	if it.data != nil {
+		n, err := w.Write(it.data)
+		return int64(n), err
+	}
+	rc, err := it.l.Compressed()
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	var hh hash.Hash
+	if it.h.Algorithm == "sha256" {
+		hh = sha256.New()
+		w = io.MultiWriter(w, hh)
+	}
+	// One byte more than expected, to notice a longer blob.
+	n, err := io.Copy(w, io.LimitReader(ctxReader{ctx, rc}, it.size+1))
+	if err != nil {
+		return n, err
+	}
+	if n != it.size {
+		return n, fmt.Errorf("blob %s: read %d bytes, descriptor says %d", it.h, n, it.size)
+	}
+	if hh != nil {
+		if got := hex.EncodeToString(hh.Sum(nil)); got != it.h.Hex {
+			return n, fmt.Errorf("blob %s: content has digest sha256:%s", it.h, got)
+		}
+	}
+	return n, nil
+}
+
+// --- OCI layout directory ---
+
+type layoutSink struct {
+	dir     string
+	refName string
+	// Entries of index.json to drop: by digest (in place), and unnamed ones
+	// when the destination has no ref name.
+	replace        []string
+	replaceUnnamed bool
+	o              options
+}
+
+const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
+
+func (s *layoutSink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult, error) {
+	items, err := reachable(ctx, idx)
+	if err != nil {
+		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
+	}
+	top := items[len(items)-1]
+	res := &WriteResult{Descriptor: v1.Descriptor{MediaType: "application/vnd.oci.image.index.v1+json", Digest: top.h, Size: top.size}}
+	if err := os.MkdirAll(filepath.Join(s.dir, "blobs"), 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
+		if err := writeFileAtomic(filepath.Join(s.dir, "oci-layout"), []byte(ociLayoutFile), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var total, done int64
+	for _, it := range items {
+		total += it.size
+	}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := s.writeBlob(ctx, it, res); err != nil {
+			return nil, fmt.Errorf("write oci:%s: blob %s: %w", s.dir, it.h, err)
+		}
+		done += it.size
+		if s.o.progress != nil {
+			s.o.progress(Progress{Blob: it.h, Complete: done, Total: total})
+		}
+	}
+	if err := s.writeIndexJSON(res.Descriptor); err != nil {
+		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
+	}
+	res.Reference = Reference{Kind: Layout, Path: s.dir, Ref: s.refName}.String()
+	return res, nil
+}
+
+func (s *layoutSink) writeBlob(ctx context.Context, it item, res *WriteResult) error {
+	p := filepath.Join(s.dir, filepath.FromSlash(it.name()))
+	if fi, err := os.Stat(p); err == nil && fi.Size() == it.size {
+		res.BlobsExisting++
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if it.l != nil && !s.o.noLink {
+		if bp, ok := it.l.(interface{ BlobPath() string }); ok && bp.BlobPath() != "" {
+			// Blobs are immutable: the destination may share the source's inode.
+			err := os.Link(bp.BlobPath(), p)
+			if err == nil {
+				res.BlobsLinked++
+				return nil
+			}
+			if errors.Is(err, fs.ErrExist) {
+				res.BlobsExisting++
+				return nil
+			}
+			s.o.logger.Debug("hard link failed, copying", "blob", it.h.String(), "err", err)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	n, err := copyVerified(ctx, f, it)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		if it.optional && isNotFound(err) {
+			msg := fmt.Sprintf("non-distributable layer %s is not available; left out", it.h)
+			res.Warnings = append(res.Warnings, msg)
+			s.o.logger.Warn(msg)
+			return nil
+		}
+		return err
+	}
+	res.BlobsWritten++
+	res.BytesWritten += n
+	return nil
+}
+
+func (s *layoutSink) writeIndexJSON(d v1.Descriptor) error {
+	p := filepath.Join(s.dir, "index.json")
+	var top ocispec.Index
+	raw, err := os.ReadFile(p)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return fmt.Errorf("index.json: %w", err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return err
+	}
+	entry := ociindex.LayoutIndex(ocispec.Descriptor{MediaType: string(d.MediaType), Digest: toDigest(d.Digest), Size: d.Size}, s.refName)
+	if top.SchemaVersion == 0 {
+		top = entry
+	} else {
+		top.Manifests = slices.DeleteFunc(top.Manifests, func(o ocispec.Descriptor) bool {
+			n := o.Annotations[ocispec.AnnotationRefName]
+			return slices.Contains(s.replace, o.Digest.String()) ||
+				(s.refName != "" && n == s.refName) || (s.replaceUnnamed && n == "")
+		})
+		top.Manifests = append(top.Manifests, entry.Manifests[0])
+		if top.MediaType == "" {
+			top.MediaType = ocispec.MediaTypeImageIndex
+		}
+	}
+	b, err := json.Marshal(top)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p, b, 0o644)
+}
+
+func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// --- OCI archive ---
+
+type archiveSink struct {
+	file    string
+	refName string
+	o       options
+}
+
+// Write streams the archive soci writes (containerd's archive.Export): only
+// the reachable blobs, entries sorted by name, directories 0755, blobs 0444,
+// index.json 0644 with one entry, oci-layout 0444, no timestamps or owners.
+// It goes to a temporary file next to the destination, renamed at the end.
+func (s *archiveSink) Write(ctx context.Context, idx v1.ImageIndex) (res *WriteResult, err error) {
+	items, err := reachable(ctx, idx)
+	if err != nil {
+		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
+	}
+	top := items[len(items)-1]
+	res = &WriteResult{Descriptor: v1.Descriptor{MediaType: "application/vnd.oci.image.index.v1+json", Digest: top.h, Size: top.size}}
+	ij, err := json.Marshal(ociindex.LayoutIndex(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: toDigest(top.h), Size: top.size}, s.refName))
+	if err != nil {
+		return nil, err
+	}
+
+	type record struct {
+		hdr tar.Header
+		it  *item
+	}
+	var recs []record
+	dirs := map[string]bool{}
+	for i := range items {
+		it := &items[i]
+		if it.optional {
+			if ok, _ := partial.Exists(it.l); !ok {
+				msg := fmt.Sprintf("non-distributable layer %s is not available; left out", it.h)
+				res.Warnings = append(res.Warnings, msg)
+				s.o.logger.Warn(msg)
+				continue
+			}
+		}
+		dirs["blobs/"+it.h.Algorithm+"/"] = true
+		recs = append(recs, record{hdr: tar.Header{Name: it.name(), Mode: 0o444, Size: it.size, Typeflag: tar.TypeReg}, it: it})
+	}
+	recs = append(recs, record{hdr: tar.Header{Name: "blobs/", Mode: 0o755, Typeflag: tar.TypeDir}})
+	for d := range dirs {
+		recs = append(recs, record{hdr: tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir}})
+	}
+	ijItem := item{data: ij, size: int64(len(ij))}
+	olItem := item{data: []byte(ociLayoutFile), size: int64(len(ociLayoutFile))}
+	recs = append(recs,
+		record{hdr: tar.Header{Name: "index.json", Mode: 0o644, Size: ijItem.size, Typeflag: tar.TypeReg}, it: &ijItem},
+		record{hdr: tar.Header{Name: "oci-layout", Mode: 0o444, Size: olItem.size, Typeflag: tar.TypeReg}, it: &olItem})
+	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.hdr.Name, b.hdr.Name) })
+
+	dir := filepath.Dir(s.file)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(s.file)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	cw := &countWriter{w: f}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	tw := tar.NewWriter(bw)
+	var total, done int64
+	for _, r := range recs {
+		total += r.hdr.Size
+	}
+	for _, r := range recs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(&r.hdr); err != nil {
+			return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
+		}
+		if r.it == nil {
+			continue
+		}
+		if _, err := copyVerified(ctx, tw, *r.it); err != nil {
+			return nil, fmt.Errorf("write oci-archive:%s: %s: %w", s.file, r.hdr.Name, err)
+		}
+		if r.it.h.Hex != "" {
+			res.BlobsWritten++
+		}
+		done += r.hdr.Size
+		if s.o.progress != nil && r.it.h.Hex != "" {
+			s.o.progress(Progress{Blob: r.it.h, Complete: done, Total: total})
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, s.file); err != nil {
+		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
+	}
+	res.BytesWritten = cw.n
+	res.Reference = Reference{Kind: Archive, Path: s.file, Ref: s.refName}.String()
+	return res, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func toDigest(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
