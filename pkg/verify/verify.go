@@ -188,8 +188,11 @@ func (u *usage) scope() scope {
 
 // sociDesc is a SOCI index descriptor found in an image index.
 type sociDesc struct {
-	desc    ocispec.Descriptor
-	idx     v1.ImageIndex
+	desc ocispec.Descriptor
+	idx  v1.ImageIndex
+	// img is set when the descriptor was opened already (a SOCI index
+	// listed without its artifactType).
+	img     v1.Image
 	claimed bool
 	order   int
 }

@@ -191,7 +191,7 @@ func (c *checker) addManifest(ctx context.Context, img v1.Image, d ocispec.Descr
 		// A SOCI index listed without its artifactType.
 		c.add(imageScope(), warnf(CheckSociDescriptor, "SOCI index %s is listed in the image index without artifactType %s: tools that look for SOCI indexes by artifact type (soci, socify re-conversion) miss it", d.Digest, ociindex.ArtifactTypeSociIndexV2))
 		if _, dup := c.socis[d.Digest]; !dup {
-			c.socis[d.Digest] = &sociDesc{desc: d, order: len(c.socis)}
+			c.socis[d.Digest] = &sociDesc{desc: d, img: img, order: len(c.socis)}
 		}
 		return
 	}
@@ -409,6 +409,9 @@ func (c *checker) openSociIndex(ctx context.Context, p *platform, sd digest.Dige
 			c.add(sc, warnf(CheckSociDescriptor, "the SOCI index descriptor has no platform"))
 		} else if p.desc.Platform != nil && (d.Platform.OS != p.desc.Platform.OS || d.Platform.Architecture != p.desc.Platform.Architecture) {
 			c.add(sc, warnf(CheckSociDescriptor, "the SOCI index descriptor's platform %s differs from the manifest's %s", platformString(d.Platform), p.name))
+		}
+		if s.img != nil {
+			return s.img
 		}
 		if s.idx != nil {
 			h, err := toHash(sd)

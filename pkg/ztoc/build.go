@@ -18,6 +18,10 @@ import (
 // checkpointSize is the size of one record of the gzip zinfo blob.
 const checkpointSize = 8 + 8 + 1 + inflate.WindowSize
 
+// maxZeroCheckpoints bounds the checkpoints at uncompressed offset 0 that
+// Build accepts (soci has no bound; see onBoundary).
+const maxZeroCheckpoints = 64
+
 // Build reads a layer blob from r, once, and builds its zTOC: the tar TOC
 // and the compression checkpoints come out of the same pass, and the span
 // digests and the blob digest are computed on the way. r is read to its end;
@@ -91,6 +95,13 @@ func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
 	if b.Bits != 0 {
 		// The span starts with the partly used byte, as soci's span ranges do.
 		g.spanHash.Write([]byte{b.LastByte})
+	}
+	if b.Out == 0 && g.count >= maxZeroCheckpoints {
+		// Each costs a 32 KiB window for 5 bytes of input: refuse the
+		// amplification. soci would go on, but the snapshotter rejects any
+		// zTOC with two checkpoints at offset 0, so nothing usable is lost.
+		return &FormatError{CompressedOffset: b.In, UncompressedOffset: 0,
+			Msg: fmt.Sprintf("more than %d deflate block boundaries before the first uncompressed byte (empty blocks or members at the start of the stream); each would cost a 32 KiB checkpoint and the SOCI snapshotter rejects such a zTOC", maxZeroCheckpoints)}
 	}
 	if b.Out == 0 && g.count > 0 {
 		g.warnings = append(g.warnings, Warning{Kind: WarnDuplicateZeroCheckpoints, Offset: b.In,

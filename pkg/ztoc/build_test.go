@@ -51,7 +51,8 @@ func TestBuildErrors(t *testing.T) {
 		want string
 	}{
 		{"empty gzip", nil, Gzip, "empty gzip stream"},
-		{"trailing garbage", append(append([]byte{}, gz...), "junk"...), Gzip, "incorrect gzip header magic"},
+		{"trailing garbage", append(append([]byte{}, gz...), "junk"...), Gzip, "not a valid gzip or zlib stream"},
+		{"trailing zeros", append(append([]byte{}, gz...), make([]byte, 1024)...), Gzip, "not a valid gzip or zlib stream"},
 		{"truncated", gz[:len(gz)/2], Gzip, "truncated"},
 		{"pax global header", gzipBytes(t, global, 6), Gzip, "unsupported input tar entry 'g'"},
 		{"gnu sparse", gzipBytes(t, sparse, 6), Gzip, "unsupported input tar entry 'S'"},

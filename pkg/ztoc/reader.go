@@ -105,20 +105,40 @@ func (z *Ztoc) SpanRange(i int) (start, end int64, err error) {
 		start = int64(i) * t.span
 		return start, min(start+t.span, t.size), nil
 	}
-	cps, err := z.GzipCheckpoints()
-	if err != nil {
-		return 0, 0, err
+	// Read the two records directly: callers loop over every span, and
+	// decoding the whole blob each time would make that quadratic.
+	b := z.Checkpoints
+	if len(b) < 12 {
+		return 0, 0, errors.New("ztoc: checkpoint blob too short")
 	}
-	if i >= len(cps) {
-		return 0, 0, fmt.Errorf("ztoc: span %d has no checkpoint (%d checkpoints)", i, len(cps))
+	n := int(int32(binary.LittleEndian.Uint32(b)))
+	recs := len(b) - 12
+	shift := 0 // v1 blobs lack checkpoint 0
+	switch {
+	case n >= 0 && recs == n*checkpointSize:
+	case n > 0 && recs == (n-1)*checkpointSize:
+		shift = 1
+	default:
+		return 0, 0, fmt.Errorf("ztoc: checkpoint blob length %d does not match count %d", len(b), n)
 	}
-	start = cps[i].In
-	if cps[i].Bits != 0 {
+	if i >= n {
+		return 0, 0, fmt.Errorf("ztoc: span %d has no checkpoint (%d checkpoints)", i, n)
+	}
+	rec := func(k int) (in int64, bits uint8) {
+		if k-shift < 0 {
+			return 10, 0
+		}
+		r := b[12+(k-shift)*checkpointSize:]
+		return int64(binary.LittleEndian.Uint64(r)), r[16]
+	}
+	in, bits := rec(i)
+	start = in
+	if bits != 0 {
 		start--
 	}
 	end = z.CompressedArchiveSize
-	if i+1 < len(cps) {
-		end = cps[i+1].In
+	if i+1 < n {
+		end, _ = rec(i + 1)
 	}
 	return start, end, nil
 }

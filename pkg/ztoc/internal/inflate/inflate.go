@@ -13,6 +13,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/adler32"
 	"hash/crc32"
 	"io"
 )
@@ -129,6 +131,9 @@ type Decoder struct {
 
 	memberOut  int64 // output bytes of the current member (distance check)
 	crc        uint32
+	adler      hash.Hash32 // running Adler-32 of a zlib member, nil for gzip
+	goReject   int64       // output offset from which Go's compress/gzip fails, or -1
+	goRejectAt int64       // input offset of the member header it fails on
 	crcPos     int
 	verifyTail bool
 	members    int
@@ -153,6 +158,7 @@ func NewDecoder(src io.Reader, opts Options) *Decoder {
 		opts:       opts,
 		crcPos:     WindowSize,
 		verifyTail: true,
+		goReject:   -1,
 	}
 	if opts.Raw {
 		copy(d.out[WindowSize-len(opts.Window):WindowSize], opts.Window)
@@ -175,14 +181,42 @@ func NewDecoder(src io.Reader, opts Options) *Decoder {
 
 // Read implements io.Reader over the uncompressed stream.
 func (d *Decoder) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := d.checkGoReject(); err != nil {
+		return 0, err
+	}
 	for d.rp == d.op {
 		if err := d.more(); err != nil {
+			if gerr := d.checkGoReject(); gerr != nil {
+				return 0, gerr // an empty member soci's Go reader chokes on
+			}
+			return 0, err
+		}
+		if err := d.checkGoReject(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, d.out[d.rp:d.op])
+	end := d.op
+	if d.goReject >= 0 && d.goReject-d.outBase < int64(end) {
+		end = int(d.goReject - d.outBase)
+	}
+	n := copy(p, d.out[d.rp:end])
 	d.rp += n
 	return n, nil
+}
+
+// checkGoReject fails a read that needs output of a gzip member whose header
+// Go's compress/gzip cannot parse. soci reads the tar through compress/gzip,
+// which parses a member's header only when the tar reader asks for bytes
+// beyond the previous member, so such a member fails soci only if the tar
+// reader reaches it; zlib, soci's other pass, accepts it.
+func (d *Decoder) checkGoReject() error {
+	if d.goReject >= 0 && d.Pos() >= d.goReject {
+		return &Error{In: d.goRejectAt, Out: d.goReject, Msg: "invalid gzip member header for the tar reader (Go's compress/gzip, which soci uses, rejects it: a zlib member, or a file name or comment of 512 bytes or more)"}
+	}
+	return nil
 }
 
 // Seek supports only forward skips relative to the current position (and
@@ -193,8 +227,14 @@ func (d *Decoder) Seek(offset int64, whence int) (int64, error) {
 		return d.Pos(), errors.New("inflate: only forward relative seeks are supported")
 	}
 	for offset > 0 {
+		if err := d.checkGoReject(); err != nil {
+			return d.Pos(), err
+		}
 		if d.rp == d.op {
 			if err := d.more(); err != nil {
+				if gerr := d.checkGoReject(); gerr != nil {
+					return d.Pos(), gerr
+				}
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
@@ -202,6 +242,9 @@ func (d *Decoder) Seek(offset int64, whence int) (int64, error) {
 			}
 		}
 		n := int64(d.op - d.rp)
+		if d.goReject >= 0 && d.goReject-d.Pos() < n {
+			n = d.goReject - d.Pos()
+		}
 		if n > offset {
 			n = offset
 		}
@@ -286,7 +329,11 @@ func (d *Decoder) wrapErr(err error) error {
 
 func (d *Decoder) updateCRC() {
 	if d.op > d.crcPos {
-		d.crc = crc32.Update(d.crc, crc32.IEEETable, d.out[d.crcPos:d.op])
+		if d.adler != nil {
+			d.adler.Write(d.out[d.crcPos:d.op])
+		} else {
+			d.crc = crc32.Update(d.crc, crc32.IEEETable, d.out[d.crcPos:d.op])
+		}
 		d.memberOut += int64(d.op - d.crcPos)
 		d.crcPos = d.op
 	}
@@ -432,6 +479,7 @@ func (d *Decoder) readHeader() error {
 		d.st = stEnd
 		return nil
 	}
+	start := d.InputPos()
 	hcrc := crc32.NewIEEE()
 	byte1 := func() (byte, error) {
 		v, err := d.bits(8)
@@ -449,6 +497,11 @@ func (d *Decoder) readHeader() error {
 		}
 		h[i] = c
 		if i == 1 && (h[0] != 0x1f || h[1] != 0x8b) {
+			if d.members > 0 {
+				// zlib resets with automatic header detection after each
+				// member, so a zlib stream may follow a gzip member.
+				return d.readZlibHeader(h[0], h[1], start)
+			}
 			return d.fail(fmt.Sprintf("incorrect gzip header magic %#02x %#02x", h[0], h[1]))
 		}
 	}
@@ -474,16 +527,19 @@ func (d *Decoder) readHeader() error {
 			}
 		}
 	}
+	goFails := false
 	for _, f := range []byte{0x08, 0x10} { // FNAME, FCOMMENT
 		if flg&f == 0 {
 			continue
 		}
-		for {
+		for n := 0; ; n++ {
 			c, err := byte1()
 			if err != nil {
 				return err
 			}
 			if c == 0 {
+				// compress/gzip reads these into a 512-byte buffer.
+				goFails = goFails || n >= 512
 				break
 			}
 		}
@@ -498,17 +554,69 @@ func (d *Decoder) readHeader() error {
 			return d.fail("gzip header crc mismatch")
 		}
 	}
+	if goFails {
+		d.rejectForGo(start)
+	}
+	d.startMember(nil)
+	return d.boundary(true)
+}
+
+func (d *Decoder) rejectForGo(in int64) {
+	if d.goReject < 0 {
+		d.updateCRC()
+		d.goReject = d.outBase + int64(d.op)
+		d.goRejectAt = in
+	}
+}
+
+func (d *Decoder) startMember(adler hash.Hash32) {
+	d.updateCRC()
 	d.members++
 	d.memberOut = 0
 	d.crc = 0
+	d.adler = adler
 	d.verifyTail = true
 	d.st = stBlock
+}
+
+// readZlibHeader parses an RFC 1950 header whose first two bytes were read.
+func (d *Decoder) readZlibHeader(cmf, flg byte, start int64) error {
+	bad := func(why string) error {
+		return d.fail(fmt.Sprintf("data after gzip member %d is not a valid gzip or zlib stream (bytes %#02x %#02x: %s)", d.members, cmf, flg, why))
+	}
+	switch {
+	case (uint(cmf)<<8|uint(flg))%31 != 0:
+		return bad("incorrect header check")
+	case cmf&0x0f != 8:
+		return bad("unknown compression method")
+	case cmf>>4+8 > 15:
+		return bad("invalid window size")
+	case flg&0x20 != 0:
+		return bad("zlib stream needs a preset dictionary")
+	}
+	d.rejectForGo(start)
+	d.startMember(adler32.New())
 	return d.boundary(true)
 }
 
 func (d *Decoder) readTrailer() error {
 	d.updateCRC()
 	d.alignByte()
+	if d.adler != nil {
+		var sum uint32
+		for i := 0; i < 4; i++ {
+			c, err := d.bits(8)
+			if err != nil {
+				return err
+			}
+			sum = sum<<8 | c
+		}
+		if d.verifyTail && sum != d.adler.Sum32() {
+			return d.fail("incorrect data check (zlib Adler-32 mismatch)")
+		}
+		d.st = stHeader
+		return nil
+	}
 	c, err := d.bits(16)
 	if err != nil {
 		return err
