@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/registry"
-	"github.com/socify/socify/pkg/transport"
+	sociftransport "github.com/socify/socify/pkg/transport"
 )
 
 func authCommand() *cli.Command {
@@ -94,11 +96,11 @@ func authCheck(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageErrorf("auth check takes one REF argument, got %d", c.NArg())
 	}
-	tref, err := transport.ParseReference(c.Args().First())
+	tref, err := sociftransport.ParseReference(c.Args().First())
 	if err != nil {
 		return usageErrorf("REF: %v", err)
 	}
-	if tref.Kind != transport.Registry {
+	if tref.Kind != sociftransport.Registry {
 		return usageErrorf("REF must name a registry image, not %s", tref)
 	}
 	ctx := c.Context
@@ -123,10 +125,11 @@ func authCheck(c *cli.Context) error {
 	}
 	res := registry.CheckAccess(ctx, ref, acc.opts...)
 	pullErr := res.Pull
-	if registry.KindOf(pullErr) == registry.KindManifestNotFound {
-		// Reading the repository worked; the tag just does not exist yet.
+	if notFound(pullErr) {
+		// The registry accepted the credentials and looked: the image just
+		// does not exist (yet), which is no access problem.
 		pullErr = nil
-		rep.Pull = access{OK: true, Message: "allowed; " + ref.Identifier() + " does not exist"}
+		rep.Pull = access{OK: true, Message: "credentials accepted; " + ref.String() + " does not exist"}
 	} else {
 		rep.Pull = accessOf(pullErr)
 	}
@@ -150,6 +153,19 @@ func authCheck(c *cli.Context) error {
 		return reportedExit(code, fmt.Errorf("%s: access check failed", ref))
 	}
 	return nil
+}
+
+// notFound: a 404 for the manifest. A HEAD response has no body, so the
+// registry cannot say whether the repository or the tag is missing.
+func notFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	if k := registry.KindOf(err); k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound {
+		return true
+	}
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
 func printAuthText(t *textWriter, r authReport) {

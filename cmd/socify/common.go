@@ -32,7 +32,7 @@ func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "output",
-			Usage:   "report `FORMAT`: text or json (the report goes to stdout, logs and progress to stderr)",
+			Usage:   "`FORMAT` of the report on stdout: text or json (logs and progress go to stderr)",
 			EnvVars: envs("output"),
 		},
 		&cli.BoolFlag{

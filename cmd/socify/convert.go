@@ -21,7 +21,7 @@ import (
 	"github.com/socify/socify/pkg/transport"
 )
 
-const transportsHelp = `SRC and DST name images the way skopeo does:
+const transportsHelp = `Images are named the way skopeo names them:
    docker://REF or REF        a registry (REF = host/repo:tag or host/repo@digest)
    oci:DIR[:REF]              an OCI layout directory (REF = its ref name, or @N for the N-th entry)
    oci-archive:FILE[:REF]     an OCI layout in a tar file, as "docker buildx build
@@ -347,6 +347,9 @@ func convertAction(c *cli.Context) error {
 	if a.dst.Kind != "" {
 		out.Destination = a.dst.String()
 	}
+	if errors.Is(err, convert.ErrEmptyIndex) {
+		return fmt.Errorf("%w\nhint: lower --min-layer-size (now %d), or pass --allow-empty to write the image without SOCI index", err, c.Int64("min-layer-size"))
+	}
 	if err != nil {
 		return access.mapError(err, registry.OpPull, a.src)
 	}
@@ -423,6 +426,7 @@ func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs,
 		go func() {
 			defer close(done)
 			for u := range updates {
+				s.progress.Total("push", u.Total)
 				s.progress.Update("push", u.Complete)
 			}
 		}()
@@ -436,6 +440,7 @@ func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs,
 		id := "write"
 		s.progress.Start(id, "write "+a.dst.String(), 0)
 		topts = append(topts, transport.WithProgress(func(p transport.Progress) {
+			s.progress.Total(id, p.Total)
 			s.progress.Update(id, p.Complete)
 		}))
 	}

@@ -400,16 +400,27 @@ func shellWords(s string) []string {
 	return words
 }
 
-var socifyCall = regexp.MustCompile(`(?:^|[\s|&;(])(?:\./|bin/|"\$socify"|\$socify)?socify\s`)
+// socifyCall matches socify in command position: at the start of a line
+// (or of a YAML list item or run: value), or after | && || ; $( or an
+// "exec ... --" wrapper.
+var socifyCall = regexp.MustCompile(`(?:^\s*(?:-\s+|run:\s+)?|\|\s*|&&\s*|;\s*|\$\(\s*|\s--\s+)(?:\./|bin/|"\$socify"\s+)?socify\s`)
 
 // commandLines finds the socify invocations in shell text: continuation
-// lines joined, one entry per invocation.
+// lines joined, comments skipped, one entry per invocation.
 func commandLines(text string) []string {
 	text = strings.ReplaceAll(text, "\\\n", " ")
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
 		for _, loc := range socifyCall.FindAllStringIndex(line, -1) {
-			out = append(out, line[loc[1]:])
+			rest := line[loc[1]:]
+			if strings.HasPrefix(rest, "\"$") || strings.HasPrefix(rest, "$") {
+				// "$socify" "${args[@]}": built at run time; TestShellRecipe runs it.
+				continue
+			}
+			out = append(out, rest)
 		}
 	}
 	return out
@@ -451,7 +462,8 @@ func TestDocumentedCommandLines(t *testing.T) {
 	var walk func(path []string, cmds []*cli.Command)
 	walk = func(path []string, cmds []*cli.Command) {
 		for _, c := range cmds {
-			for _, line := range commandLines(c.Description) {
+			_, examples, _ := strings.Cut(c.Description, "EXAMPLES:")
+			for _, line := range commandLines(examples) {
 				if err := checkCommandLine(app, shellWords(line)); err != nil {
 					t.Errorf("--help of %s: %q: %v", strings.Join(append(path, c.Name), " "), line, err)
 				}
@@ -675,6 +687,95 @@ func TestActionSteps(t *testing.T) {
 	for name := range a.Outputs {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("action output %q was not set", name)
+		}
+	}
+}
+
+// TestDockerfileBuildStage runs the Dockerfile's go build command (without
+// docker, which CI machines may lack) and checks the ldflags set the
+// version, and that the final stage is static and non-root.
+func TestDockerfileBuildStage(t *testing.T) {
+	df := readRepoFile(t, "Dockerfile")
+	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static", "USER 65532:65532", `ENTRYPOINT ["/usr/local/bin/socify"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	joined := strings.ReplaceAll(df, "\\\n", " ")
+	var build string
+	for _, line := range strings.Split(joined, "\n") {
+		if strings.HasPrefix(line, "RUN ") && strings.Contains(line, "go build") {
+			build = line[strings.Index(line, "go build"):]
+		}
+	}
+	if build == "" {
+		t.Fatal("no go build in the Dockerfile")
+	}
+	out := filepath.Join(t.TempDir(), "socify"+exeSuffix())
+	vars := map[string]string{"${VERSION}": "v9.9.9-docker", "${COMMIT}": "abc123", "/out/socify": out}
+	for k, v := range vars {
+		build = strings.ReplaceAll(build, k, v)
+	}
+	// -trimpath changes every compile action's cache key: leave it to the
+	// image build, the flags under test are the ldflags.
+	words := shellWords(strings.Replace(build, "-trimpath", "", 1))
+	cmd := exec.Command(words[0], words[1:]...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build, err, b)
+	}
+	v, err := exec.Command(out, "version", "--output", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bi buildInfo
+	if err := json.Unmarshal(v, &bi); err != nil || bi.Version != "v9.9.9-docker" || bi.Commit != "abc123" {
+		t.Errorf("version of the image's binary: %s (%v)", v, err)
+	}
+}
+
+// TestREADMEOutput runs the README's first command (in-process for socify)
+// and compares the output it shows with the real one. The example's bytes
+// depend on Go's compress/gzip, which may change between Go releases.
+func TestREADMEOutput(t *testing.T) {
+	if !strings.HasPrefix(runtime.Version(), "go1.26") {
+		t.Skipf("README digests were made with Go 1.26; this is %s", runtime.Version())
+	}
+	readme := readRepoFile(t, "README.md")
+	m := regexp.MustCompile("(?s)```\n(source   oci-archive:example.tar.*?)```").FindStringSubmatch(readme)
+	if m == nil {
+		t.Fatal("README shows no conversion output")
+	}
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	gen := exec.Command("go", "run", "./scripts/mkexample", filepath.Join(dir, "example.tar"))
+	gen.Dir = root
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("mkexample: %v\n%s", err, out)
+	}
+	t.Chdir(dir)
+	old := version
+	t.Cleanup(func() { version = old })
+	version = "dev"
+	res := socify(t, "convert", "--no-cache", "oci-archive:example.tar", "oci-archive:example-soci.tar")
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	got := strings.Split(res.stdout, "\n")
+	for _, line := range strings.Split(m[1], "\n") {
+		if strings.HasPrefix(line, "read ") {
+			continue // timing
+		}
+		found := false
+		for _, g := range got {
+			found = found || g == line
+		}
+		if !found {
+			t.Errorf("README line not in the output: %q\noutput:\n%s", line, res.stdout)
 		}
 	}
 }

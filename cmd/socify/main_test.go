@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,16 @@ func TestMain(m *testing.M) {
 	home, err := os.MkdirTemp("", "socify-cli-test-")
 	if err != nil {
 		panic(err)
+	}
+	// The tests that build socify need the real Go caches, which default
+	// to locations under HOME: pin them before HOME moves.
+	if out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output(); err == nil {
+		v := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(v) == 3 {
+			os.Setenv("GOCACHE", v[0])
+			os.Setenv("GOMODCACHE", v[1])
+			os.Setenv("GOPATH", v[2])
+		}
 	}
 	os.Setenv("HOME", home)
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))

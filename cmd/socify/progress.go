@@ -18,6 +18,8 @@ import (
 // every buffer read, so implementations make it cheap.
 type progressSink interface {
 	Start(id, label string, total int64)
+	// Total sets the size of a task whose size became known after Start.
+	Total(id string, total int64)
 	Update(id string, done int64)
 	Finish(id, result string)
 	Close()
@@ -42,12 +44,13 @@ type noProgress struct{}
 
 func (noProgress) Start(string, string, int64) {}
 func (noProgress) Update(string, int64)        {}
+func (noProgress) Total(string, int64)         {}
 func (noProgress) Finish(string, string)       {}
 func (noProgress) Close()                      {}
 
 type task struct {
 	label   string
-	total   int64
+	total   atomic.Int64
 	done    atomic.Int64
 	started time.Time
 	order   int
@@ -66,10 +69,17 @@ func (t *tasks) start(id, label string, total int64) *task {
 	if t.m == nil {
 		t.m = map[string]*task{}
 	}
-	k := &task{label: label, total: total, started: time.Now(), order: t.count}
+	k := &task{label: label, started: time.Now(), order: t.count}
+	k.total.Store(total)
 	t.count++
 	t.m[id] = k
 	return k
+}
+
+func (t *tasks) Total(id string, total int64) {
+	if k := t.get(id); k != nil {
+		k.total.Store(total)
+	}
 }
 
 func (t *tasks) get(id string) *task {
@@ -120,7 +130,7 @@ func newPlainProgress(log *slog.Logger, every time.Duration) *plainProgress {
 				return
 			case <-t.C:
 				for _, k := range p.active() {
-					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total), "read", humanBytes(k.done.Load()))
+					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total.Load()), "done", humanBytes(k.done.Load()))
 				}
 			}
 		}
@@ -228,23 +238,20 @@ func (p *barProgress) render() []string {
 }
 
 func (p *barProgress) bar(k *task) string {
-	done := k.done.Load()
+	const barWidth, statsWidth = 24, 26
+	done, total := k.done.Load(), k.total.Load()
 	stats := humanBytes(done)
-	if k.total > 0 {
-		stats = fmt.Sprintf("%5s %s/%s", percent(done, k.total), humanBytes(done), humanBytes(k.total))
+	if total > 0 {
+		stats = fmt.Sprintf("%4s %s/%s", percent(done, total), humanBytes(done), humanBytes(total))
 	}
-	barWidth := 24
-	labelWidth := p.width - barWidth - len(stats) - 5
+	labelWidth := max(p.width-barWidth-statsWidth-5, 8)
 	label := k.label
-	if labelWidth < 8 {
-		labelWidth = 8
-	}
 	if len(label) > labelWidth {
 		label = label[:labelWidth-1] + "…"
 	}
 	fill := 0
-	if k.total > 0 {
-		fill = int(min(done, k.total) * int64(barWidth) / k.total)
+	if total > 0 {
+		fill = int(min(done, total) * int64(barWidth) / total)
 	}
 	return fmt.Sprintf("%-*s [%s%s] %s", labelWidth, label, strings.Repeat("=", fill), strings.Repeat(" ", barWidth-fill), stats)
 }

@@ -70,22 +70,15 @@ type registryAccess struct {
 	plainHTTP bool
 	chain     *ecr.Chain
 	opts      []registry.Option
-	log       logger
-}
-
-// logger is the part of slog.Logger the registry hooks use.
-type logger interface {
-	Warn(msg string, args ...any)
-	Debug(msg string, args ...any)
 }
 
 // newRegistryAccess reads the registry flags. refs are the references named
 // on the command line: --insecure, --plain-http and explicit credentials
 // apply to their registries only.
 func newRegistryAccess(c *cli.Context, s *session, refs ...transport.Reference) (*registryAccess, error) {
-	a := &registryAccess{plainHTTP: c.Bool("plain-http"), log: s.log}
+	a := &registryAccess{plainHTTP: c.Bool("plain-http")}
 	for _, r := range refs {
-		if r.Kind != transport.Registry {
+		if r.Kind != transport.Registry || r.Ref == "" {
 			continue
 		}
 		ref, err := name.ParseReference(r.Ref)

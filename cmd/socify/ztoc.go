@@ -62,7 +62,7 @@ EXAMPLES:
 				Name:    "out",
 				Aliases: []string{"o"},
 				Usage:   "write the zTOC to `FILE` (- for stdout)",
-				EnvVars: envs("ztoc-out"),
+				EnvVars: envs("out"),
 			},
 			&cli.Int64Flag{
 				Name:    "span-size",
@@ -543,7 +543,7 @@ EXAMPLES:
 				Aliases: []string{"o"},
 				Value:   "-",
 				Usage:   "write the file to `FILE` (- for stdout)",
-				EnvVars: envs("get-file-out"),
+				EnvVars: envs("out"),
 			},
 		),
 		Action: ztocGetFile,

@@ -75,7 +75,11 @@ type index struct {
 
 // options select what the image contains.
 type options struct {
-	bigMiB       int
+	bigMiB int
+	// sharedBig gives every platform the same big layer (identical SOCI
+	// indexes for all platforms: a case converters and verifiers must get
+	// right).
+	sharedBig    bool
 	platforms    []platform
 	attestations bool
 	tag          string
@@ -88,6 +92,7 @@ func main() {
 		attestations = flag.Bool("attestations", true, "add a buildx-style attestation manifest per platform")
 		tag          = flag.String("tag", "latest", "org.opencontainers.image.ref.name of the image in index.json")
 		layout       = flag.Bool("layout", false, "write an OCI layout directory at OUT instead of an OCI archive")
+		sharedBig    = flag.Bool("shared-big-layer", false, "give every platform the same big layer (and so the same SOCI index)")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: mkexample [flags] OUT\n\nWrites a deterministic example image as an OCI archive (or a layout with -layout).\n\n")
@@ -98,7 +103,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := options{bigMiB: *bigMiB, attestations: *attestations, tag: *tag}
+	o := options{bigMiB: *bigMiB, attestations: *attestations, tag: *tag, sharedBig: *sharedBig}
 	for _, p := range strings.Split(*platforms, ",") {
 		parts := strings.Split(strings.TrimSpace(p), "/")
 		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
@@ -156,7 +161,11 @@ func build(o options) (*image, error) {
 	img := &image{blobs: map[string][]byte{}}
 	var children, atts []descriptor
 	for i, p := range o.platforms {
-		big, bigDiff, err := bigLayer(o.bigMiB, uint64(i), p)
+		seed, bp := uint64(i), p
+		if o.sharedBig {
+			seed, bp = 0, platform{OS: "any", Architecture: "any"}
+		}
+		big, bigDiff, err := bigLayer(o.bigMiB, seed, bp)
 		if err != nil {
 			return nil, err
 		}
