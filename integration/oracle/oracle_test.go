@@ -162,7 +162,7 @@ func checkLayer(t *testing.T, l corpus.Layer) {
 
 			if !bytes.Equal(sb, ob) {
 				dump(t, l, span, sb, ob)
-				t.Fatalf("zTOC differs from soci's: got %s (%d bytes), soci %s (%d bytes)\n%s", sha(ob), len(ob), sha(sb), len(sb), Diff(sb, ob))
+				t.Fatalf("zTOC differs from soci's: got %s (%d bytes), soci %s (%d bytes)\n%s", sha(ob), len(ob), sha(sb), len(sb), ztoc.Diff(sb, ob))
 			}
 			if oz.BlobDigest != sha(l.Blob) || oz.CompressedArchiveSize != int64(len(l.Blob)) {
 				t.Errorf("BlobDigest %s, CompressedArchiveSize %d; want %s, %d", oz.BlobDigest, oz.CompressedArchiveSize, sha(l.Blob), len(l.Blob))
@@ -275,7 +275,7 @@ func checkReadPatterns(t *testing.T, l corpus.Layer, span int64, want []byte) {
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s reads: zTOC differs\n%s", p.name, Diff(want, got))
+			t.Errorf("%s reads: zTOC differs\n%s", p.name, ztoc.Diff(want, got))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/socify/socify/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,30 +103,11 @@ func (c *ztocCache) put(k cacheKey, b []byte, m cacheMeta) error {
 		return err
 	}
 	// The blob goes first: a reader that finds the new meta also finds its blob.
-	if err := writeFileAtomic(bp, b); err != nil {
+	if err := atomicfile.WriteBytes(bp, 0o644, b); err != nil {
 		return fmt.Errorf("zTOC cache: %w", err)
 	}
-	if err := writeFileAtomic(mp, mb); err != nil {
+	if err := atomicfile.WriteBytes(mp, 0o644, mb); err != nil {
 		return fmt.Errorf("zTOC cache: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/socify/socify/internal/atomicfile"
 	"hash"
 	"io"
 	"io/fs"
@@ -362,7 +363,7 @@ func (s *layoutSink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
-		if err := writeFileAtomic(filepath.Join(s.dir, "oci-layout"), []byte(ociLayoutFile), 0o644); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(s.dir, "oci-layout"), 0o644, []byte(ociLayoutFile)); err != nil {
 			return nil, err
 		}
 	}
@@ -413,23 +414,13 @@ func (s *layoutSink) writeBlob(ctx context.Context, it item, res *WriteResult) e
 			s.o.logger.Debug("hard link failed, copying", "blob", it.h.String(), "err", err)
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
+	var n int64
+	err := atomicfile.Write(p, 0o644, func(w io.Writer) error {
+		var err error
+		n, err = copyVerified(ctx, w, it)
 		return err
-	}
-	tmp := f.Name()
-	n, err := copyVerified(ctx, f, it)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
+	})
 	if err != nil {
-		os.Remove(tmp)
 		if it.optional && isNotFound(err) {
 			msg := fmt.Sprintf("non-distributable layer %s is not available; left out", it.h)
 			res.Warnings = append(res.Warnings, msg)
@@ -474,29 +465,7 @@ func (s *layoutSink) writeIndexJSON(d v1.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, b, 0o644)
-}
-
-func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteBytes(p, 0o644, b)
 }
 
 // --- OCI archive ---
@@ -553,59 +522,45 @@ func (s *archiveSink) Write(ctx context.Context, idx v1.ImageIndex) (res *WriteR
 		record{hdr: tar.Header{Name: "oci-layout", Mode: 0o444, Size: olItem.size, Typeflag: tar.TypeReg}, it: &olItem})
 	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.hdr.Name, b.hdr.Name) })
 
-	dir := filepath.Dir(s.file)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(s.file)+".tmp-*")
+	cw := &countWriter{}
+	err = atomicfile.Write(s.file, 0o644, func(f io.Writer) error {
+		cw.w = f
+		bw := bufio.NewWriterSize(cw, 1<<20)
+		tw := tar.NewWriter(bw)
+		var total, done int64
+		for _, r := range recs {
+			total += r.hdr.Size
+		}
+		for _, r := range recs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := tw.WriteHeader(&r.hdr); err != nil {
+				return err
+			}
+			if r.it == nil {
+				continue
+			}
+			if _, err := copyVerified(ctx, tw, *r.it); err != nil {
+				return fmt.Errorf("%s: %w", r.hdr.Name, err)
+			}
+			if r.it.h.Hex != "" {
+				res.BlobsWritten++
+			}
+			done += r.hdr.Size
+			if s.o.progress != nil && r.it.h.Hex != "" {
+				s.o.progress(Progress{Blob: r.it.h, Complete: done, Total: total})
+			}
+		}
+		if err := tw.Close(); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 	if err != nil {
-		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-	}()
-	cw := &countWriter{w: f}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	tw := tar.NewWriter(bw)
-	var total, done int64
-	for _, r := range recs {
-		total += r.hdr.Size
-	}
-	for _, r := range recs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(&r.hdr); err != nil {
-			return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
-		}
-		if r.it == nil {
-			continue
-		}
-		if _, err := copyVerified(ctx, tw, *r.it); err != nil {
-			return nil, fmt.Errorf("write oci-archive:%s: %s: %w", s.file, r.hdr.Name, err)
-		}
-		if r.it.h.Hex != "" {
-			res.BlobsWritten++
-		}
-		done += r.hdr.Size
-		if s.o.progress != nil && r.it.h.Hex != "" {
-			s.o.progress(Progress{Blob: r.it.h, Complete: done, Total: total})
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, s.file); err != nil {
 		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
 	}
 	res.BytesWritten = cw.n

@@ -70,7 +70,7 @@ func TestMarshalGoldenTestWriteZtoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(again, got) {
-		t.Errorf("Unmarshal+Marshal changed the golden bytes\n%s", ztocDiff(got, again))
+		t.Errorf("Unmarshal+Marshal changed the golden bytes\n%s", ztoc.Diff(got, again))
 	}
 }
 
@@ -338,7 +338,7 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b2, b3) {
-			t.Fatalf("re-encoding is not stable\n%s", ztocDiff(b2, b3))
+			t.Fatalf("re-encoding is not stable\n%s", ztoc.Diff(b2, b3))
 		}
 	})
 }
@@ -358,7 +358,7 @@ func TestZtocDiffNamesField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := ztocDiff(want, got)
+	d := ztoc.Diff(want, got)
 	for _, s := range []string{"checkpoint 2 (first differing one): got {in", "out 12345", "span digest 4", "TOC entry 7", "Mode got"} {
 		if !strings.Contains(d, s) {
 			t.Errorf("diff lacks %q:\n%s", s, d)

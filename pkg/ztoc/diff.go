@@ -1,8 +1,4 @@
-// Package oracle holds the differential tests of pkg/ztoc against soci's
-// own ztoc package (github.com/awslabs/soci-snapshotter v0.16.1, cgo + zlib),
-// the reference whose bytes socify must reproduce. The tests are in
-// oracle_test.go; this file has the mismatch report they print.
-package oracle
+package ztoc
 
 import (
 	"bytes"
@@ -10,11 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-
-	"github.com/socify/socify/pkg/ztoc"
 )
 
-// Diff explains how two serialized zTOCs differ, field by field, so a
+// Diff explains how two serialized zTOCs differ (empty when they are equal), field by field, so a
 // mismatch points at the checkpoint, span digest or TOC entry at fault.
 func Diff(want, got []byte) string {
 	if bytes.Equal(want, got) {
@@ -27,8 +21,8 @@ func Diff(want, got []byte) string {
 		first++
 	}
 	add("serialized: %d bytes vs %d expected, first difference at byte %d", len(got), len(want), first)
-	wz, werr := ztoc.Unmarshal(want)
-	gz, gerr := ztoc.Unmarshal(got)
+	wz, werr := Unmarshal(want)
+	gz, gerr := Unmarshal(got)
 	if werr != nil || gerr != nil {
 		add("cannot decode: expected: %v; got: %v", werr, gerr)
 		return strings.Join(d, "\n")
@@ -69,7 +63,7 @@ func Diff(want, got []byte) string {
 	return strings.Join(d, "\n")
 }
 
-func fileMetadataDiff(w, g ztoc.FileMetadata) string {
+func fileMetadataDiff(w, g FileMetadata) string {
 	var d []string
 	wv, gv := reflect.ValueOf(w), reflect.ValueOf(g)
 	for i := 0; i < wv.NumField(); i++ {
@@ -117,11 +111,11 @@ func parseGzipZinfo(b []byte) (span int64, cps []zinfoCheckpoint, err error) {
 	return span, cps, nil
 }
 
-func checkpointsDiff(comp ztoc.Compression, want, got []byte) []string {
+func checkpointsDiff(comp Compression, want, got []byte) []string {
 	if bytes.Equal(want, got) {
 		return nil
 	}
-	if comp == ztoc.Uncompressed {
+	if comp == Uncompressed {
 		return []string{fmt.Sprintf("TarZinfo checkpoints: got %x, want %x", got, want)}
 	}
 	ws, wc, werr := parseGzipZinfo(want)
