@@ -145,19 +145,25 @@ type checker struct {
 	seq      int
 	layerErr map[[2]int]bool
 
-	plats   []*platform
-	socis   map[digest.Digest]*sociDesc
-	ztocs   map[digest.Digest]*ztocState
-	visited map[digest.Digest]bool
+	plats []*platform
+	// socis holds every SOCI index descriptor in index order. Digests are
+	// not unique: platforms with identical layers get byte-identical SOCI
+	// indexes, listed once per platform with their own platform and
+	// image-manifest-digest back-link.
+	socis []*sociDesc
+	// sociChecked counts each distinct SOCI index once in the stats.
+	sociChecked map[digest.Digest]bool
+	ztocs       map[digest.Digest]*ztocState
+	visited     map[digest.Digest]bool
 }
 
 func newChecker(o options) *checker {
 	return &checker{
-		o:        o,
-		layerErr: map[[2]int]bool{},
-		socis:    map[digest.Digest]*sociDesc{},
-		ztocs:    map[digest.Digest]*ztocState{},
-		visited:  map[digest.Digest]bool{},
+		o:           o,
+		layerErr:    map[[2]int]bool{},
+		sociChecked: map[digest.Digest]bool{},
+		ztocs:       map[digest.Digest]*ztocState{},
+		visited:     map[digest.Digest]bool{},
 	}
 }
 
@@ -171,6 +177,9 @@ type platform struct {
 	// broken: the snapshotter cannot use the SOCI index at all.
 	broken bool
 	usages []*usage
+	// soci is the SOCI index descriptor paired with this manifest, if the
+	// image index lists one.
+	soci *sociDesc
 }
 
 // usage is one zTOC applied to one layer of one platform.
@@ -194,7 +203,6 @@ type sociDesc struct {
 	// listed without its artifactType).
 	img     v1.Image
 	claimed bool
-	order   int
 }
 
 // scope places a finding in the image.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -113,9 +112,7 @@ func (c *checker) walkIndex(ctx context.Context, idx v1.ImageIndex, ix ocispec.I
 		}
 		switch {
 		case ociindex.IsSociIndex(d):
-			if _, dup := c.socis[d.Digest]; !dup {
-				c.socis[d.Digest] = &sociDesc{desc: d, idx: idx, order: len(c.socis)}
-			}
+			c.addSoci(&sociDesc{desc: d, idx: idx})
 		case ociindex.IsIndexType(d.MediaType):
 			if c.visited[d.Digest] {
 				continue
@@ -190,9 +187,7 @@ func (c *checker) addManifest(ctx context.Context, img v1.Image, d ocispec.Descr
 	if m.Config.MediaType == ociindex.ArtifactTypeSociIndexV2 || m.Config.MediaType == ociindex.ArtifactTypeSociIndexV1 {
 		// A SOCI index listed without its artifactType.
 		c.add(imageScope(), warnf(CheckSociDescriptor, "SOCI index %s is listed in the image index without artifactType %s: tools that look for SOCI indexes by artifact type (soci, socify re-conversion) miss it", d.Digest, ociindex.ArtifactTypeSociIndexV2))
-		if _, dup := c.socis[d.Digest]; !dup {
-			c.socis[d.Digest] = &sociDesc{desc: d, img: img, order: len(c.socis)}
-		}
+		c.addSoci(&sociDesc{desc: d, img: img})
 		return
 	}
 	plat := d.Platform
@@ -354,7 +349,10 @@ func (c *checker) checkPlatform(ctx context.Context, p *platform) {
 		p.broken = true
 		return
 	}
-	c.stats.SociIndexes++
+	if !c.sociChecked[sd] {
+		c.sociChecked[sd] = true
+		c.stats.SociIndexes++
+	}
 	sc := p.scope()
 	sc.soci = sd.String()
 	raw, err := img.RawManifest()
@@ -368,7 +366,7 @@ func (c *checker) checkPlatform(ctx context.Context, p *platform) {
 		p.broken = true
 		return
 	}
-	if s, ok := c.socis[sd]; ok && s.desc.Size != int64(len(raw)) {
+	if s := p.soci; s != nil && s.desc.Size != int64(len(raw)) {
 		c.add(sc, errorf(CheckSociDescriptor, "the SOCI index descriptor says %d bytes but the index is %d bytes", s.desc.Size, len(raw)))
 	}
 	m, fs, usable := checkSociIndex(raw)
@@ -387,14 +385,70 @@ func (c *checker) checkPlatform(ctx context.Context, p *platform) {
 	c.checkZtocs(ctx, p, img, m, sc)
 }
 
+// addSoci records a SOCI index descriptor. The same descriptor reached twice
+// (an index listed twice, nested indexes) counts once; the same digest with
+// another platform or back-link is another descriptor.
+func (c *checker) addSoci(s *sociDesc) {
+	for _, o := range c.socis {
+		if o.desc.Digest == s.desc.Digest &&
+			o.desc.Annotations[ociindex.AnnotationImageManifestDigest] == s.desc.Annotations[ociindex.AnnotationImageManifestDigest] &&
+			samePlatform(o.desc.Platform, s.desc.Platform) {
+			return
+		}
+	}
+	c.socis = append(c.socis, s)
+}
+
+func samePlatform(a, b *ocispec.Platform) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant && a.OSVersion == b.OSVersion
+}
+
+// pairSoci picks the descriptor of SOCI index sd that belongs to manifest p.
+// Platforms with identical layers share one SOCI index digest, each with its
+// own descriptor, so the digest alone is ambiguous: prefer the descriptor
+// whose back-link names p, then one with p's platform, then any; among
+// equals, one no other manifest claimed yet, then index order. A wrong
+// back-link is thus reported only when no descriptor of sd points at p.
+func (c *checker) pairSoci(p *platform, sd digest.Digest) *sociDesc {
+	var best *sociDesc
+	bestRank := 0
+	for _, s := range c.socis {
+		if s.desc.Digest != sd {
+			continue
+		}
+		rank := 0
+		if s.desc.Annotations[ociindex.AnnotationImageManifestDigest] != p.desc.Digest.String() {
+			rank += 4
+		}
+		if s.desc.Platform == nil || p.desc.Platform == nil || !platformMatches(v1Platform(p.desc.Platform), *s.desc.Platform) {
+			rank += 2
+		}
+		if s.claimed {
+			rank++
+		}
+		if best == nil || rank < bestRank {
+			best, bestRank = s, rank
+		}
+	}
+	return best
+}
+
+func v1Platform(p *ocispec.Platform) v1.Platform {
+	return v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
+}
+
 // openSociIndex finds the SOCI index a manifest points at and checks its
 // descriptor links back.
 func (c *checker) openSociIndex(ctx context.Context, p *platform, sd digest.Digest) v1.Image {
 	sc := p.scope()
 	sc.soci = sd.String()
-	s, listed := c.socis[sd]
-	if listed {
+	s := c.pairSoci(p, sd)
+	if s != nil {
 		s.claimed = true
+		p.soci = s
 		d := s.desc
 		if d.ArtifactType != ociindex.ArtifactTypeSociIndexV2 {
 			c.add(sc, warnf(CheckSociDescriptor, "the SOCI index descriptor has artifactType %q, not %s", d.ArtifactType, ociindex.ArtifactTypeSociIndexV2))
@@ -662,15 +716,10 @@ func (c *checker) checkOrphans() {
 	for _, p := range c.plats {
 		byDigest[p.desc.Digest.String()] = p
 	}
-	orphans := make([]*sociDesc, 0)
 	for _, s := range c.socis {
-		if !s.claimed {
-			orphans = append(orphans, s)
+		if s.claimed {
+			continue
 		}
-	}
-	// Map iteration order is random; report in index order.
-	sort.Slice(orphans, func(i, j int) bool { return orphans[i].order < orphans[j].order })
-	for _, s := range orphans {
 		if s.desc.ArtifactType == ociindex.ArtifactTypeSociIndexV1 {
 			c.add(imageScope(), warnf(CheckSociDescriptor, "SOCI index %s is a v1 index: the snapshotter uses it only with SOCI v1 pulls enabled (referrers API)", s.desc.Digest))
 			continue
@@ -689,6 +738,11 @@ func (c *checker) checkOrphans() {
 		sc = p.scope()
 		sc.soci = s.desc.Digest.String()
 		now := p.manifest.Annotations[ociindex.AnnotationIndexDigest]
+		if now == s.desc.Digest.String() {
+			// The manifest uses this SOCI index through another descriptor.
+			c.add(sc, warnf(CheckSociDescriptor, "SOCI index %s is listed more than once for this manifest (this descriptor has platform %s): the extra descriptor is redundant", s.desc.Digest, platformString(s.desc.Platform)))
+			continue
+		}
 		if now == "" {
 			now = "none"
 		}
