@@ -114,12 +114,22 @@ func runE2E(self, layer string, runs int) error {
 	if err != nil {
 		return err
 	}
+	cli, err := buildCLI()
+	if err != nil {
+		return fmt.Errorf("building socify: %w", err)
+	}
 	fmt.Printf("\nend to end (issue 3): %s = big layer + 3 small layers; %s = two equal big layers\n", filepath.Base(img), filepath.Base(two))
-	names := []string{"layers-klauspost", "archive", "registry", "parallel"}
+	names := []string{"layers-klauspost", "archive", "cli-archive", "registry", "parallel"}
 	all := map[string][]e2eResult{}
 	for i := 0; i < runs; i++ {
 		for _, n := range names {
-			r, err := e2eChild(self, n, img, two)
+			var r e2eResult
+			var err error
+			if n == "cli-archive" {
+				r, err = cliArchive(cli, img)
+			} else {
+				r, err = e2eChild(self, n, img, two)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", n, err)
 			}
@@ -139,6 +149,9 @@ func runE2E(self, layer string, runs int) error {
 	a := med("archive", func(r e2eResult) float64 { return r.Seconds })
 	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "oci-archive -> oci-archive", a, a/base,
 		med("archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
+	c := med("cli-archive", func(r e2eResult) float64 { return r.Seconds })
+	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "socify CLI: oci-archive -> archive", c, c/base,
+		med("cli-archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("cli-archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
 	x := func(n, k string) float64 { return med(n, func(r e2eResult) float64 { return r.Extra[k] }) }
 	fmt.Printf("%-34s %10.3f %7.2fx            uploaded %.0f bytes (zTOCs+manifests %.0f), layer bytes uploaded %.0f\n",
 		"registry -> same registry (cold)", x("registry", "cold_s"), x("registry", "cold_s")/base, x("registry", "uploaded"), x("registry", "new_blob_bytes"), x("registry", "layer_bytes_uploaded"))
@@ -336,4 +349,55 @@ func maxRSS(cmd *exec.Cmd) int64 {
 		return ru.Maxrss * 1024
 	}
 	return 0
+}
+
+// buildCLI builds the socify command of this repository.
+func buildCLI() (string, error) {
+	dir, err := os.MkdirTemp("", "socify-bench-cli-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "socify")
+	// Build in the main module (replaced into this one), with its go.sum.
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/socify/socify").Output()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/socify")
+	cmd.Dir = strings.TrimSpace(string(root))
+	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return bin, cmd.Run()
+}
+
+// cliArchive times the real CLI converting an OCI archive to an OCI archive,
+// with its peak RSS and the bytes it wrote besides the output archive (from
+// the kernel's per-process write accounting).
+func cliArchive(cli, img string) (e2eResult, error) {
+	dir, err := os.MkdirTemp("", "socify-bench-out-")
+	if err != nil {
+		return e2eResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "out.tar")
+	cmd := exec.Command(cli, "convert", "--no-cache", "--quiet", "oci-archive:"+img, "oci-archive:"+out)
+	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	t := time.Now()
+	if err := cmd.Run(); err != nil {
+		return e2eResult{}, err
+	}
+	r := e2eResult{Name: "cli-archive", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	st, err := os.Stat(out)
+	if err != nil {
+		return r, err
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.TempByte = max(0, ru.Oublock*512-st.Size())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		return r, fmt.Errorf("files left in the output/temp dir: %v", ents)
+	}
+	return r, nil
 }
