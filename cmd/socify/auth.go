@@ -128,8 +128,14 @@ func authCheck(c *cli.Context) error {
 	if notFound(pullErr) {
 		// The registry accepted the credentials and looked: the image just
 		// does not exist (yet), which is no access problem.
+		msg := ref.String() + " does not exist"
+		var re *registry.Error
+		if errors.As(pullErr, &re) && re.Message != "" {
+			// pkg/registry words it: with a HEAD, the tag or the whole repository may be missing.
+			msg = re.Message
+		}
 		pullErr = nil
-		rep.Pull = access{OK: true, Message: "credentials accepted; " + ref.String() + " does not exist"}
+		rep.Pull = access{OK: true, Message: "credentials accepted; " + msg}
 	} else {
 		rep.Pull = accessOf(pullErr)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,12 +29,36 @@ func CheckAccess(ctx context.Context, ref name.Reference, opts ...Option) Access
 	}
 	var a Access
 	if _, err := remote.Head(ref, ro...); err != nil {
-		a.Pull = MapError(err, OpPull, ref.String())
+		a.Pull = headError(err, ref.String())
 	}
 	if err := checkPush(ctx, ref.Context(), makeOptions(opts)); err != nil {
 		a.Push = MapError(err, OpPush, ref.String())
 	}
 	return a
+}
+
+// headError maps the error of a manifest HEAD. A HEAD response has no body, so a 404 carries
+// neither MANIFEST_UNKNOWN nor NAME_UNKNOWN: the registry cannot say whether the tag or the whole
+// repository is missing. It is classified as KindManifestNotFound (the image does not exist, which
+// is true either way) with a message that leaves both possibilities open, rather than passed on
+// as an unexplained "404 Not Found".
+func headError(err error, ref string) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound && len(te.Errors) == 0 {
+		_, repo := splitRef(ref)
+		return &Error{
+			Kind:    KindManifestNotFound,
+			Op:      OpPull,
+			Ref:     ref,
+			Message: fmt.Sprintf("image %s does not exist: no such tag or digest, or no such repository %q", ref, repo),
+			Hint:    "check the repository and the tag; `crane ls REPOSITORY` or `aws ecr list-images` lists what exists",
+			Err:     err,
+		}
+	}
+	return MapError(err, OpPull, ref)
 }
 
 func checkPush(ctx context.Context, repo name.Repository, o *options) error {

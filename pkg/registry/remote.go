@@ -51,6 +51,9 @@ func uploadRetryable(err error) bool {
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
+		if terr.Request != nil && terr.Request.Context().Value(exhaustedKey{}) != nil {
+			return false
+		}
 		return terr.Temporary()
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) ||

@@ -162,6 +162,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ev.Err = err
 		case retryStatus[resp.StatusCode]:
 			if attempt >= attempts {
+				if attempt > 1 && resp.Request != nil {
+					resp.Request = resp.Request.WithContext(context.WithValue(resp.Request.Context(), exhaustedKey{}, attempt))
+				}
 				return resp, nil
 			}
 			ev.Status = resp.StatusCode
@@ -267,3 +270,5 @@ func redactURL(u *url.URL) string {
 	c.RawQuery, c.User, c.Fragment = "", nil, ""
 	return c.String()
 }
+
+type exhaustedKey struct{}
