@@ -60,18 +60,9 @@ import (
 // too.
 func Convert(ctx context.Context, src v1.ImageIndex, opts ...Option) (v1.ImageIndex, *Report, error) {
 	c := newConverter(opts)
-	mt, err := src.MediaType()
+	mt, raw, err := c.describeSource(src)
 	if err != nil {
-		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
-	}
-	raw, err := src.RawManifest()
-	if err != nil {
-		return nil, c.report, fmt.Errorf("image %s: read index: %w", c.name, err)
-	}
-	c.report.Source = Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
-	if c.name == "" {
-		c.name = c.report.Source.Digest.String()
-		c.report.Image = c.name
+		return nil, c.report, err
 	}
 	if !ociindex.IsIndexType(string(mt)) {
 		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image index", c.name, mt)
@@ -88,20 +79,11 @@ func Convert(ctx context.Context, src v1.ImageIndex, opts ...Option) (v1.ImageIn
 // config; the result is that index.
 func ConvertImage(ctx context.Context, src v1.Image, opts ...Option) (v1.ImageIndex, *Report, error) {
 	c := newConverter(opts)
-	mt, err := src.MediaType()
+	mt, raw, err := c.describeSource(src)
 	if err != nil {
-		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
-	}
-	raw, err := src.RawManifest()
-	if err != nil {
-		return nil, c.report, fmt.Errorf("image %s: read manifest: %w", c.name, err)
+		return nil, c.report, err
 	}
 	d := ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
-	c.report.Source = Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
-	if c.name == "" {
-		c.name = d.Digest.String()
-		c.report.Image = c.name
-	}
 	if !ociindex.IsManifestType(d.MediaType) {
 		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image manifest", c.name, mt)
 	}
@@ -119,6 +101,28 @@ func ConvertImage(ctx context.Context, src v1.Image, opts ...Option) (v1.ImageIn
 		return nil, c.report, err
 	}
 	return c.run(ctx, root)
+}
+
+// describeSource reads the source's media type and manifest, records them in
+// the report and names the image by digest when no name was given.
+func (c *converter) describeSource(src interface {
+	MediaType() (types.MediaType, error)
+	RawManifest() ([]byte, error)
+}) (types.MediaType, []byte, error) {
+	mt, err := src.MediaType()
+	if err != nil {
+		return "", nil, fmt.Errorf("image %s: %w", c.name, err)
+	}
+	raw, err := src.RawManifest()
+	if err != nil {
+		return "", nil, fmt.Errorf("image %s: read manifest: %w", c.name, err)
+	}
+	c.report.Source = Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if c.name == "" {
+		c.name = c.report.Source.Digest.String()
+		c.report.Image = c.name
+	}
+	return mt, raw, nil
 }
 
 type converter struct {
