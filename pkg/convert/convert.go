@@ -27,6 +27,9 @@
 //     manifests keep their config type.
 //   - Encrypted layers are skipped with a reason (soci fails on
 //     tar+gzip+encrypted).
+//   - A non-distributable (foreign) layer whose blob the source does not
+//     have is skipped with a reason (soci fails the conversion); it is
+//     pulled from its URLs in full anyway.
 package convert
 
 import (
@@ -550,6 +553,16 @@ func (c *converter) finishJob(j *layerJob, b []byte, status string, meta cacheMe
 	c.event(Event{Kind: kind, Layer: j.desc.Digest, Size: j.desc.Size, Read: read, Done: done})
 }
 
+// skipJob records that a layer chosen for indexing got no zTOC after all.
+func (c *converter) skipJob(j *layerJob, reason string) {
+	c.mu.Lock()
+	r := &c.report.Layers[j.report]
+	r.Status, r.Reason = LayerSkipped, reason
+	c.mu.Unlock()
+	c.warn("image %s: layer %s: %s", c.name, j.desc.Digest, reason)
+	c.event(Event{Kind: EventLayerSkipped, Layer: j.desc.Digest, Size: j.desc.Size, Reason: reason})
+}
+
 func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	start := time.Now()
 	key := cacheKey{Layer: j.desc.Digest, Compression: j.key.compression, SpanSize: c.o.spanSize, Tool: c.o.tool}
@@ -570,10 +583,18 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 		return err
 	}
 	layer, err := j.img.LayerByDigest(h)
-	if err != nil {
-		return fmt.Errorf("open layer: %w", err)
+	var rc io.ReadCloser
+	if err == nil {
+		rc, err = layer.Compressed()
 	}
-	rc, err := layer.Compressed()
+	if err != nil && isNotFound(err) && !types.MediaType(j.desc.MediaType).IsDistributable() {
+		// soci fails the whole conversion here. A non-distributable layer
+		// (a Windows base layer, say) is routinely absent from layouts and
+		// mirrors; it is pulled from its URLs in full either way, so the
+		// useful outcome is the rest of the image converted.
+		c.skipJob(j, "non-distributable layer blob is not available from the source (it is pulled in full from its URLs)")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("read layer: %w", err)
 	}
@@ -754,7 +775,7 @@ func (c *converter) sociIndexFor(ch *child, children map[v1.Hash]partial.Describ
 	var descs []ocispec.Descriptor
 	ztocs := map[v1.Hash]v1.Layer{}
 	for _, s := range ch.slots {
-		if s.job == nil {
+		if s.job == nil || s.job.ztoc == nil {
 			continue
 		}
 		j := s.job
