@@ -140,13 +140,17 @@ func tarZinfoBytes(version int32, span, size int64) []byte {
 }
 
 func TestParseTarZinfo(t *testing.T) {
+	parseTarZinfo := func(b []byte) (ztoc.TarZinfo, error) {
+		return (&ztoc.Ztoc{Compression: ztoc.Uncompressed, Checkpoints: b}).TarZinfo()
+	}
+	type tarZinfo = ztoc.TarZinfo
 	z, err := parseTarZinfo(tarZinfoBytes(2, 65536, 1013248))
-	if err != nil || z != (tarZinfo{2, 65536, 1013248}) {
+	if err != nil || z != (tarZinfo{Version: 2, SpanSize: 65536, Size: 1013248}) {
 		t.Fatalf("%+v %v", z, err)
 	}
 	// The 48 bytes of spec §2.3.
 	spec := []byte{0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 0x1c, 0, 0x18, 0, 0x0c, 0, 0x04, 0, 0x0a, 0, 0, 0, 0, 0x76, 0x0f, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0}
-	if z, err := parseTarZinfo(spec); err != nil || z != (tarZinfo{2, 65536, 1013248}) {
+	if z, err := parseTarZinfo(spec); err != nil || z != (tarZinfo{Version: 2, SpanSize: 65536, Size: 1013248}) {
 		t.Fatalf("spec bytes: %+v %v", z, err)
 	}
 	for _, b := range [][]byte{nil, {1, 2, 3}, {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}, bytes.Repeat([]byte{0xff}, 16)} {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -154,14 +155,12 @@ func (s *ztocState) analyzeGzip() {
 		return
 	}
 	s.cps = cps
-	if len(z.Checkpoints) >= 12 {
-		s.spanSize = int64(leUint64(z.Checkpoints[4:12]))
-	}
+	s.spanSize, _ = z.SpanSize() // the blob decoded, so its header is there
 	if len(cps) == 0 {
 		s.add(errorf(CheckCheckpoints, "the gzip checkpoint blob holds no checkpoint; the snapshotter reads checkpoint 0 to find the gzip header"))
 		return
 	}
-	if n := int64(int32(leUint32(z.Checkpoints))); int64(len(z.Checkpoints)) == 12+(n-1)*(17+32768) {
+	if n := int64(int32(binary.LittleEndian.Uint32(z.Checkpoints))); int64(len(z.Checkpoints)) == 12+(n-1)*(17+32768) {
 		s.add(warnf(CheckCheckpoints, "legacy v1 checkpoint blob: checkpoint 0 is assumed to end a minimal 10-byte gzip header"))
 	}
 	countOK := s.checkSpanCount(int64(len(cps)) - 1)
@@ -230,26 +229,26 @@ func (s *ztocState) analyzeGzip() {
 
 func (s *ztocState) analyzeTar() {
 	z := s.z
-	t, err := parseTarZinfo(z.Checkpoints)
+	t, err := z.TarZinfo()
 	if err != nil {
 		s.add(errorf(CheckCheckpoints, "the tar zinfo does not decode: %v", err))
 		return
 	}
-	s.spanSize = t.spanSize
-	if t.spanSize <= 0 {
-		s.add(errorf(CheckCheckpoints, "the tar zinfo span size is %d; the snapshotter divides by it (a crash for 0)", t.spanSize))
+	s.spanSize = t.SpanSize
+	if t.SpanSize <= 0 {
+		s.add(errorf(CheckCheckpoints, "the tar zinfo span size is %d; the snapshotter divides by it (a crash for 0)", t.SpanSize))
 		return
 	}
-	if t.size != z.CompressedArchiveSize {
-		s.add(errorf(CheckCheckpoints, "the tar zinfo says the layer is %d bytes but compressed_archive_size is %d; span boundaries would be wrong", t.size, z.CompressedArchiveSize))
+	if t.Size != z.CompressedArchiveSize {
+		s.add(errorf(CheckCheckpoints, "the tar zinfo says the layer is %d bytes but compressed_archive_size is %d; span boundaries would be wrong", t.Size, z.CompressedArchiveSize))
 	}
-	if !s.checkSpanCount(tarMaxSpanID(t.size, t.spanSize)) || t.size < 0 {
+	if !s.checkSpanCount(tarMaxSpanID(t.Size, t.SpanSize)) || t.Size < 0 {
 		return
 	}
 	n := int64(z.MaxSpanID) + 1
 	s.spans = make([]span, n)
 	for i := int64(0); i < n; i++ {
-		sp := span{start: i * t.spanSize, end: (i + 1) * t.spanSize, digest: z.SpanDigests[i]}
+		sp := span{start: i * t.SpanSize, end: (i + 1) * t.SpanSize, digest: z.SpanDigests[i]}
 		if i == n-1 {
 			sp.end = z.CompressedArchiveSize
 		}
@@ -339,12 +338,4 @@ func fileAt(z *ztoc.Ztoc, uStart, uEnd int64) string {
 		return toc[i].Name
 	}
 	return ""
-}
-
-func leUint32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
-
-func leUint64(b []byte) uint64 {
-	return uint64(leUint32(b)) | uint64(leUint32(b[4:]))<<32
 }

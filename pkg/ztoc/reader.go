@@ -63,8 +63,8 @@ func (z *Ztoc) GzipCheckpoints() ([]Checkpoint, error) {
 // SpanSize is the span size recorded in the zinfo.
 func (z *Ztoc) SpanSize() (int64, error) {
 	if z.Compression == Uncompressed {
-		t, err := z.tarZinfo()
-		return t.span, err
+		t, err := z.tarSpans()
+		return t.SpanSize, err
 	}
 	if len(z.Checkpoints) < 12 {
 		return 0, errors.New("ztoc: checkpoint blob too short")
@@ -72,23 +72,36 @@ func (z *Ztoc) SpanSize() (int64, error) {
 	return int64(binary.LittleEndian.Uint64(z.Checkpoints[4:])), nil
 }
 
-type tarInfo struct{ span, size int64 }
+// TarZinfo is the nested zinfo flatbuffer of an uncompressed layer's zTOC.
+type TarZinfo struct {
+	Version  int32
+	SpanSize int64
+	Size     int64 // of the layer blob
+}
 
-func (z *Ztoc) tarZinfo() (t tarInfo, err error) {
+// TarZinfo decodes the zinfo of an uncompressed layer's zTOC. Malformed
+// bytes give an error, never a panic; the values are not checked (a span
+// size of 0 decodes, though nothing can read such a zTOC).
+func (z *Ztoc) TarZinfo() (t TarZinfo, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ztoc: malformed tar zinfo: %v", r)
 		}
 	}()
 	if len(z.Checkpoints) < 8 {
-		return t, errors.New("ztoc: tar zinfo too short")
+		return t, fmt.Errorf("ztoc: tar zinfo of %d bytes is too short", len(z.Checkpoints))
 	}
 	f := zfbs.GetRootAsTarZinfo(z.Checkpoints, 0)
-	t = tarInfo{span: f.SpanSize(), size: f.Size()}
-	if t.span <= 0 {
-		return t, fmt.Errorf("ztoc: tar zinfo span size %d", t.span)
+	return TarZinfo{Version: f.Version(), SpanSize: f.SpanSize(), Size: f.Size()}, nil
+}
+
+// tarSpans is TarZinfo for reading: the span size must be positive.
+func (z *Ztoc) tarSpans() (TarZinfo, error) {
+	t, err := z.TarZinfo()
+	if err == nil && t.SpanSize <= 0 {
+		err = fmt.Errorf("ztoc: tar zinfo span size %d", t.SpanSize)
 	}
-	return t, nil
+	return t, err
 }
 
 // SpanRange returns the compressed byte range [start, end) of span i, the
@@ -98,12 +111,12 @@ func (z *Ztoc) SpanRange(i int) (start, end int64, err error) {
 		return 0, 0, fmt.Errorf("ztoc: span %d out of range [0, %d]", i, z.MaxSpanID)
 	}
 	if z.Compression == Uncompressed {
-		t, err := z.tarZinfo()
+		t, err := z.tarSpans()
 		if err != nil {
 			return 0, 0, err
 		}
-		start = int64(i) * t.span
-		return start, min(start+t.span, t.size), nil
+		start = int64(i) * t.SpanSize
+		return start, min(start+t.SpanSize, t.Size), nil
 	}
 	// Read the two records directly: callers loop over every span, and
 	// decoding the whole blob each time would make that quadratic.
