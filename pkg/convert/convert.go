@@ -86,7 +86,7 @@ func ConvertImage(ctx context.Context, src v1.Image, opts ...Option) (v1.ImageIn
 	if err != nil {
 		return nil, c.report, err
 	}
-	d := ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	d := ocispec.Descriptor{MediaType: string(mt), Digest: c.report.Source.Digest, Size: int64(len(raw))}
 	if !ociindex.IsManifestType(d.MediaType) {
 		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image manifest", c.name, mt)
 	}
@@ -534,7 +534,7 @@ func (c *converter) indexLayers(ctx context.Context) error {
 
 func (c *converter) finishJob(j *layerJob, b []byte, status string, meta cacheMeta, read int64, d time.Duration) {
 	j.ztoc = b
-	j.zdigest = digest.FromBytes(b)
+	j.zdigest = meta.Ztoc // computed at build time, or checked by the cache
 	j.layer = static.NewLayer(b, types.MediaType(ociindex.MediaTypeZtoc))
 	j.hasXattrs = meta.HasXattrs
 	c.mu.Lock()
