@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/registry"
-	sociftransport "github.com/socify/socify/pkg/transport"
 )
 
 func authCommand() *cli.Command {
@@ -96,11 +96,11 @@ func authCheck(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageErrorf("auth check takes one REF argument, got %d", c.NArg())
 	}
-	tref, err := sociftransport.ParseReference(c.Args().First())
+	tref, err := location.ParseReference(c.Args().First())
 	if err != nil {
 		return usageErrorf("REF: %v", err)
 	}
-	if tref.Kind != sociftransport.Registry {
+	if tref.Kind != location.Registry {
 		return usageErrorf("REF must name a registry image, not %s", tref)
 	}
 	ctx := c.Context

@@ -16,9 +16,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
-	"github.com/socify/socify/pkg/transport"
 )
 
 const transportsHelp = `Images are named the way skopeo names them:
@@ -173,7 +173,7 @@ type writeJSON struct {
 // convertArgs are the parsed positional arguments and the flags that shape
 // where the result goes.
 type convertArgs struct {
-	src, dst transport.Reference
+	src, dst location.Reference
 	dstArg   string // as given; empty when left out
 	inPlace  bool
 }
@@ -184,35 +184,35 @@ func parseConvertArgs(c *cli.Context) (convertArgs, error) {
 		return a, usageErrorf("convert takes SRC [DST], got %d arguments", c.NArg())
 	}
 	var err error
-	if a.src, err = transport.ParseReference(c.Args().Get(0)); err != nil {
+	if a.src, err = location.ParseReference(c.Args().Get(0)); err != nil {
 		return a, usageErrorf("SRC: %v", err)
 	}
 	a.inPlace = c.Bool("in-place")
 	if c.NArg() == 2 {
 		a.dstArg = c.Args().Get(1)
-		if a.dst, err = transport.ParseReference(a.dstArg); err != nil {
+		if a.dst, err = location.ParseReference(a.dstArg); err != nil {
 			return a, usageErrorf("DST: %v", err)
 		}
 	}
 	switch {
 	case a.inPlace:
-		if a.src.Kind != transport.Layout {
+		if a.src.Kind != location.Layout {
 			return a, usageErrorf("--in-place needs an oci:DIR source, not %s", a.src)
 		}
 		if a.dstArg != "" && a.dst != a.src {
 			return a, usageErrorf("--in-place writes to SRC; leave DST out or repeat SRC")
 		}
 		a.dst = a.src
-	case a.dstArg == "" && a.src.Kind == transport.Registry:
+	case a.dstArg == "" && a.src.Kind == location.Registry:
 		// Same repository, tag from --tag-template.
-		a.dst = transport.Reference{Kind: transport.Registry}
+		a.dst = location.Reference{Kind: location.Registry}
 	case a.dstArg == "" && !c.Bool("dry-run"):
 		return a, usageErrorf("DST is required for a %s source (only registry sources default to their own repository)", a.src.Kind)
 	}
-	if a.dst.Kind == transport.DockerArchive {
+	if a.dst.Kind == location.DockerArchive {
 		return a, usageErrorf("DST: docker-archive is supported as a source only; write oci-archive:%s instead", a.dst.Path)
 	}
-	if c.Bool("tag-children") && a.dst.Kind != transport.Registry {
+	if c.Bool("tag-children") && a.dst.Kind != location.Registry {
 		return a, usageErrorf("--tag-children needs a registry destination")
 	}
 	return a, nil
@@ -328,7 +328,7 @@ func convertAction(c *cli.Context) error {
 	s.log.Info("source", "image", a.src.String(), "digest", src.Descriptor.Digest.String(), "mediaType", string(src.Descriptor.MediaType))
 
 	// The registry destination's tag may depend on the source digest.
-	if a.dst.Kind == transport.Registry {
+	if a.dst.Kind == location.Registry {
 		if a.dst, err = registryDestination(c, a, src.Descriptor.Digest, access); err != nil {
 			return err
 		}
@@ -369,15 +369,15 @@ func convertAction(c *cli.Context) error {
 }
 
 // registryDestination names the tag a registry result is pushed to.
-func registryDestination(c *cli.Context, a convertArgs, srcDigest v1.Hash, access *registryAccess) (transport.Reference, error) {
+func registryDestination(c *cli.Context, a convertArgs, srcDigest v1.Hash, access *registryAccess) (location.Reference, error) {
 	nopts := access.nameOptions()
 	tmpl := c.String("tag-template")
 	vars := registry.TagVars{Digest: srcDigest}
 	var srcName name.Reference
-	if a.src.Kind == transport.Registry {
+	if a.src.Kind == location.Registry {
 		r, err := name.ParseReference(a.src.Ref, nopts...)
 		if err != nil {
-			return transport.Reference{}, usageErrorf("SRC: %v", err)
+			return location.Reference{}, usageErrorf("SRC: %v", err)
 		}
 		srcName = r
 	} else {
@@ -391,19 +391,19 @@ func registryDestination(c *cli.Context, a convertArgs, srcDigest v1.Hash, acces
 		}
 		repo, err := name.NewRepository(strings.TrimSuffix(a.dst.Ref, "/"), nopts...)
 		if err != nil {
-			return transport.Reference{}, usageErrorf("DST: %v", err)
+			return location.Reference{}, usageErrorf("DST: %v", err)
 		}
 		tag, err := registry.ExpandTag(tmpl, vars)
 		if err != nil {
-			return transport.Reference{}, usageErrorf("--tag-template: %v", err)
+			return location.Reference{}, usageErrorf("--tag-template: %v", err)
 		}
-		return transport.Reference{Kind: transport.Registry, Ref: repo.Tag(tag).String()}, nil
+		return location.Reference{Kind: location.Registry, Ref: repo.Tag(tag).String()}, nil
 	}
 	t, err := registry.Destination(srcName, a.dst.Ref, tmpl, vars, nopts...)
 	if err != nil {
-		return transport.Reference{}, usageErrorf("DST: %v", err)
+		return location.Reference{}, usageErrorf("DST: %v", err)
 	}
-	return transport.Reference{Kind: transport.Registry, Ref: t.String()}, nil
+	return location.Reference{Kind: location.Registry, Ref: t.String()}, nil
 }
 
 // explicitTag reports whether a registry reference spells out a tag (a ':'
@@ -415,10 +415,10 @@ func explicitTag(s string) bool {
 	return strings.Contains(s[strings.LastIndexByte(s, '/')+1:], ":")
 }
 
-func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs, src *transport.Source, result v1.ImageIndex, access *registryAccess, out *convertOutput) error {
+func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs, src *location.Source, result v1.ImageIndex, access *registryAccess, out *convertOutput) error {
 	var extra []remote.Option
 	var stopPush func()
-	if a.dst.Kind == transport.Registry {
+	if a.dst.Kind == location.Registry {
 		updates := make(chan v1.Update, 16)
 		done := make(chan struct{})
 		extra = append(extra, remote.WithProgress(updates))
@@ -436,19 +436,19 @@ func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs,
 	if err != nil {
 		return err
 	}
-	if a.dst.Kind != transport.Registry {
+	if a.dst.Kind != location.Registry {
 		id := "write"
 		s.progress.Start(id, "write "+a.dst.String(), 0)
-		topts = append(topts, transport.WithProgress(func(p transport.Progress) {
+		topts = append(topts, location.WithProgress(func(p location.Progress) {
 			s.progress.Total(id, p.Total)
 			s.progress.Update(id, p.Complete)
 		}))
 	}
-	var sink transport.Sink
+	var sink location.Sink
 	if a.inPlace {
 		sink, err = src.InPlaceSink(topts...)
 	} else {
-		sink, err = transport.NewSink(a.dst, topts...)
+		sink, err = location.NewSink(a.dst, topts...)
 	}
 	if err != nil {
 		return err
@@ -479,14 +479,14 @@ func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs,
 }
 
 func progressID(a convertArgs) string {
-	if a.dst.Kind == transport.Registry {
+	if a.dst.Kind == location.Registry {
 		return "push"
 	}
 	return "write"
 }
 
 // tagChildren tags each converted per-platform manifest of the result.
-func tagChildren(ctx context.Context, dst transport.Reference, result v1.ImageIndex, rep *convert.Report, access *registryAccess) ([]string, error) {
+func tagChildren(ctx context.Context, dst location.Reference, result v1.ImageIndex, rep *convert.Report, access *registryAccess) ([]string, error) {
 	ref, err := name.NewTag(dst.Ref, access.nameOptions()...)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/verify"
 )
 
@@ -99,7 +99,7 @@ func checkAction(c *cli.Context, full bool) error {
 	if c.NArg() != 1 {
 		return usageErrorf("%s takes one REF argument, got %d", cmd, c.NArg())
 	}
-	ref, err := transport.ParseReference(c.Args().First())
+	ref, err := location.ParseReference(c.Args().First())
 	if err != nil {
 		return usageErrorf("REF: %v", err)
 	}
@@ -137,7 +137,7 @@ func checkAction(c *cli.Context, full bool) error {
 		return err
 	}
 	defer src.Close()
-	if ref.Kind == transport.Registry {
+	if ref.Kind == location.Registry {
 		// The snapshotter fetches a SOCI index by digest from the image's
 		// repository, so an index the image index does not list still counts.
 		r, err := name.ParseReference(ref.Ref, access.nameOptions()...)

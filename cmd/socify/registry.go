@@ -14,8 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/ecr"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/registry"
-	"github.com/socify/socify/pkg/transport"
 )
 
 // registryFlags are the flags of every command that talks to registries.
@@ -75,10 +75,10 @@ type registryAccess struct {
 // newRegistryAccess reads the registry flags. refs are the references named
 // on the command line: --insecure, --plain-http and explicit credentials
 // apply to their registries only.
-func newRegistryAccess(c *cli.Context, s *session, refs ...transport.Reference) (*registryAccess, error) {
+func newRegistryAccess(c *cli.Context, s *session, refs ...location.Reference) (*registryAccess, error) {
 	a := &registryAccess{plainHTTP: c.Bool("plain-http")}
 	for _, r := range refs {
-		if r.Kind != transport.Registry || r.Ref == "" {
+		if r.Kind != location.Registry || r.Ref == "" {
 			continue
 		}
 		ref, err := name.ParseReference(r.Ref)
@@ -182,31 +182,31 @@ func (a *registryAccess) remoteOptions(ctx context.Context, extra ...registry.Op
 	return registry.RemoteOptions(ctx, append(append([]registry.Option{}, a.opts...), extra...)...)
 }
 
-// transportOptions configure pkg/transport sources and sinks.
-func (a *registryAccess) transportOptions(ctx context.Context, s *session, extra ...remote.Option) ([]transport.Option, error) {
+// transportOptions configure pkg/location sources and sinks.
+func (a *registryAccess) transportOptions(ctx context.Context, s *session, extra ...remote.Option) ([]location.Option, error) {
 	ro, err := a.remoteOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return []transport.Option{
-		transport.WithRemoteOptions(append(ro, extra...)...),
-		transport.WithNameOptions(a.nameOptions()...),
-		transport.WithLogger(s.libLogger()),
+	return []location.Option{
+		location.WithRemoteOptions(append(ro, extra...)...),
+		location.WithNameOptions(a.nameOptions()...),
+		location.WithLogger(s.libLogger()),
 	}, nil
 }
 
 // openSource opens SRC; a registry image's layers are wrapped so that a
 // broken download resumes with a Range request instead of failing.
-func (a *registryAccess) openSource(ctx context.Context, s *session, ref transport.Reference) (*transport.Source, error) {
+func (a *registryAccess) openSource(ctx context.Context, s *session, ref location.Reference) (*location.Source, error) {
 	topts, err := a.transportOptions(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	src, err := transport.Open(ctx, ref, topts...)
+	src, err := location.Open(ctx, ref, topts...)
 	if err != nil {
 		return nil, a.mapError(err, registry.OpPull, ref)
 	}
-	if ref.Kind == transport.Registry {
+	if ref.Kind == location.Registry {
 		r, err := name.ParseReference(ref.Ref, a.nameOptions()...)
 		if err != nil {
 			src.Close()
@@ -224,8 +224,8 @@ func (a *registryAccess) openSource(ctx context.Context, s *session, ref transpo
 
 // mapError turns registry errors into plain messages with hints; other
 // errors pass unchanged.
-func (a *registryAccess) mapError(err error, op registry.Op, ref transport.Reference) error {
-	if ref.Kind != transport.Registry {
+func (a *registryAccess) mapError(err error, op registry.Op, ref location.Reference) error {
+	if ref.Kind != location.Registry {
 		return err
 	}
 	return registry.MapError(err, op, ref.Ref)

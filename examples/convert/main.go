@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 )
 
 func main() {
@@ -29,18 +29,18 @@ func main() {
 }
 
 func run(ctx context.Context, srcName, dstName string, opts ...convert.Option) error {
-	srcRef, err := transport.ParseReference(srcName)
+	srcRef, err := location.ParseReference(srcName)
 	if err != nil {
 		return err
 	}
-	dstRef, err := transport.ParseReference(dstName)
+	dstRef, err := location.ParseReference(dstName)
 	if err != nil {
 		return err
 	}
 	// Registry credentials from ~/.docker/config.json; pkg/ecr adds Amazon ECR.
-	auth := transport.WithRemoteOptions(remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	auth := location.WithRemoteOptions(remote.WithAuthFromKeychain(authn.DefaultKeychain))
 
-	src, err := transport.Open(ctx, srcRef, auth)
+	src, err := location.Open(ctx, srcRef, auth)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func run(ctx context.Context, srcName, dstName string, opts ...convert.Option) e
 		return err
 	}
 
-	sink, err := transport.NewSink(dstRef, auth)
+	sink, err := location.NewSink(dstRef, auth)
 	if err != nil {
 		return err
 	}

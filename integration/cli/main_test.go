@@ -28,7 +28,7 @@ import (
 	rtransport "github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/socify/socify/integration/registrytest"
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 )
 
 const (
@@ -258,7 +258,7 @@ func readJSON(t *testing.T, p string, v any) {
 // show only what socify does). It returns the source's digest.
 func pushVector(t *testing.T, reg *registrytest.Registry, repoTag string, opts ...remote.Option) string {
 	t.Helper()
-	src, err := transport.Open(context.Background(), transport.MustParseReference("oci-archive:"+filepath.Join(vectorDir, "IN.tar")))
+	src, err := location.Open(context.Background(), location.MustParseReference("oci-archive:"+filepath.Join(vectorDir, "IN.tar")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func pushVector(t *testing.T, reg *registrytest.Registry, repoTag string, opts .
 // biggestLayer is the largest layer of the vector: the one worth breaking mid-download.
 func biggestLayer(t *testing.T) (v1.Hash, int64) {
 	t.Helper()
-	src, err := transport.Open(context.Background(), transport.MustParseReference("oci-archive:"+filepath.Join(vectorDir, "IN.tar")))
+	src, err := location.Open(context.Background(), location.MustParseReference("oci-archive:"+filepath.Join(vectorDir, "IN.tar")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ import (
 
 	"github.com/socify/socify/integration/registrytest"
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
-	"github.com/socify/socify/pkg/transport"
 	"github.com/socify/socify/pkg/ztoc"
 )
 
@@ -45,9 +45,9 @@ const (
 	img1Converted = "sha256:0af21bdca4dd929ce65a49531f4408b8426bcf0352e3044b440ffcd7bbe80e8c" // span64k
 )
 
-func open(t *testing.T, ref string) *transport.Source {
+func open(t *testing.T, ref string) *location.Source {
 	t.Helper()
-	src, err := transport.Open(context.Background(), transport.MustParseReference(ref))
+	src, err := location.Open(context.Background(), location.MustParseReference(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func open(t *testing.T, ref string) *transport.Source {
 }
 
 // push stores a test vector in the registry, bypassing the counting proxy.
-func push(t *testing.T, reg *registrytest.Registry, vector, repo string) *transport.Source {
+func push(t *testing.T, reg *registrytest.Registry, vector, repo string) *location.Source {
 	t.Helper()
 	src := open(t, "oci-archive:"+filepath.Join(vectorsDir, vector, "IN.tar"))
 	ref, err := name.ParseReference(reg.BackendRef(repo))
@@ -74,7 +74,7 @@ func push(t *testing.T, reg *registrytest.Registry, vector, repo string) *transp
 	return src
 }
 
-func convertSource(t *testing.T, src *transport.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
+func convertSource(t *testing.T, src *location.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
 	t.Helper()
 	var (
 		out v1.ImageIndex
@@ -93,11 +93,11 @@ func convertSource(t *testing.T, src *transport.Source, opts ...convert.Option) 
 }
 
 // convertRef converts src into dst (transport references), as the CLI does.
-func convertRef(t *testing.T, src, dst string, opts ...convert.Option) (*convert.Report, *transport.WriteResult) {
+func convertRef(t *testing.T, src, dst string, opts ...convert.Option) (*convert.Report, *location.WriteResult) {
 	t.Helper()
 	s := open(t, src)
 	out, rep := convertSource(t, s, opts...)
-	sink, err := transport.NewSink(transport.MustParseReference(dst))
+	sink, err := location.NewSink(location.MustParseReference(dst))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestPushByDigest(t *testing.T) {
 	// A digest that is not the result's is refused before anything is written.
 	s := open(t, "docker://"+reg.Ref("app:v1"))
 	out, _ := convertSource(t, s, convert.WithMinLayerSize(0)) // socify's identifier: another digest
-	sink, err := transport.NewSink(transport.MustParseReference("docker://" + reg.Ref("app@"+img2Converted)))
+	sink, err := location.NewSink(location.MustParseReference("docker://" + reg.Ref("app@"+img2Converted)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // index manifest v2), the way `soci convert` does, on go-containerregistry
 // types: the source is a v1.ImageIndex (or a v1.Image, wrapped in an index as
 // soci does) and so is the result, ready for remote.WriteIndex, layout
-// writers or pkg/transport sinks.
+// writers or pkg/location sinks.
 //
 // Each layer that qualifies is read once, as a stream, by the zTOC builder,
 // which also checks its size and digest. Layers shared by several platforms

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 )
 
 func gzTar(t *testing.T, name string, size int) []byte {
@@ -70,7 +70,7 @@ func TestForeignLayerAbsent(t *testing.T) {
 	fd, _ := foreign.Digest()
 	os.Remove(filepath.Join(dir, "blobs", fd.Algorithm, fd.Hex)) // as in a mirror that may not carry it
 
-	src, err := transport.Open(ctx, transport.MustParseReference("oci:"+dir))
+	src, err := location.Open(ctx, location.MustParseReference("oci:"+dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestForeignLayerAbsent(t *testing.T) {
 	if len(rep.Platforms) != 1 || rep.Platforms[0].SociIndex == "" {
 		t.Fatalf("platform not converted: %+v", rep.Platforms)
 	}
-	sink, _ := transport.NewSink(transport.MustParseReference("oci-archive:" + filepath.Join(t.TempDir(), "out.tar")))
+	sink, _ := location.NewSink(location.MustParseReference("oci-archive:" + filepath.Join(t.TempDir(), "out.tar")))
 	wr, err := sink.Write(ctx, out)
 	if err != nil {
 		t.Fatalf("write: %v", err)

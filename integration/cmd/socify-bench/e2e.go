@@ -27,7 +27,7 @@ import (
 
 	"github.com/socify/socify/integration/registrytest"
 	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 )
 
 // e2eResult is what an end-to-end child prints.
@@ -94,7 +94,7 @@ func buildImages(layer string) (img, two string, err error) {
 			return err
 		}
 		idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{Add: im})
-		sink, err := transport.NewSink(transport.MustParseReference("oci-archive:" + path))
+		sink, err := location.NewSink(location.MustParseReference("oci-archive:" + path))
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func e2eMeasure(name, images string) error {
 	start := time.Now()
 	switch name {
 	case "layers-klauspost":
-		src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+		src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+img))
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func e2eMeasure(name, images string) error {
 	case "archive":
 		w0 := wchar()
 		out := filepath.Join(tmp, "out.tar")
-		src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+		src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+img))
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func e2eMeasure(name, images string) error {
 		if err != nil {
 			return err
 		}
-		sink, _ := transport.NewSink(transport.MustParseReference("oci-archive:" + out))
+		sink, _ := location.NewSink(location.MustParseReference("oci-archive:" + out))
 		if _, err := sink.Write(ctx, res); err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func e2eMeasure(name, images string) error {
 		}
 	case "parallel":
 		for _, jobs := range []int{1, 2} {
-			src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+two))
+			src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+two))
 			if err != nil {
 				return err
 			}
@@ -263,12 +263,12 @@ func e2eMeasure(name, images string) error {
 func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	ctx := context.Background()
 	reg := registrytest.New(b)
-	src, err := transport.Open(ctx, transport.MustParseReference("oci-archive:"+img))
+	src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+img))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	sink, err := transport.NewSink(transport.MustParseReference(reg.BackendRef("bench/app:v1")))
+	sink, err := location.NewSink(location.MustParseReference(reg.BackendRef("bench/app:v1")))
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	for _, phase := range []string{"cold", "warm"} {
 		reg.Proxy.Reset()
 		t := time.Now()
-		in, err := transport.Open(ctx, transport.MustParseReference(reg.Ref("bench/app:v1")))
+		in, err := location.Open(ctx, location.MustParseReference(reg.Ref("bench/app:v1")))
 		if err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 		if err != nil {
 			return err
 		}
-		out, _ := transport.NewSink(transport.MustParseReference(reg.Ref("bench/app:" + phase)))
+		out, _ := location.NewSink(location.MustParseReference(reg.Ref("bench/app:" + phase)))
 		if _, err := out.Write(ctx, res); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package transport_test
+package location_test
 
 import (
 	"archive/tar"
@@ -24,8 +24,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
-	"github.com/socify/socify/pkg/transport"
 )
 
 func layerTar(t *testing.T, seed uint64, files int) []byte {
@@ -147,7 +147,7 @@ func mustManifestDigest(t *testing.T, idx v1.ImageIndex, i int) v1.Hash {
 func TestDockerArchiveSelection(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "save.tar")
 	classicSave(t, p, map[string][][]byte{"example/a:1": {layerTar(t, 3, 1)}, "docker.io/library/b:2": {layerTar(t, 4, 1)}})
-	if _, err := transport.Open(context.Background(), transport.MustParseReference("docker-archive:"+p)); err == nil || !strings.Contains(err.Error(), "holds 2 images") {
+	if _, err := location.Open(context.Background(), location.MustParseReference("docker-archive:"+p)); err == nil || !strings.Contains(err.Error(), "holds 2 images") {
 		t.Fatalf("err = %v", err)
 	}
 	a := open(t, "docker-archive:"+p+":example/a:1")
@@ -155,7 +155,7 @@ func TestDockerArchiveSelection(t *testing.T) {
 	if a.Descriptor.Digest == b.Descriptor.Digest {
 		t.Fatal("same image for both tags")
 	}
-	if _, err := transport.Open(context.Background(), transport.MustParseReference("docker-archive:"+p+":c:3")); err == nil || !strings.Contains(err.Error(), `no image tagged "c:3"`) {
+	if _, err := location.Open(context.Background(), location.MustParseReference("docker-archive:"+p+":c:3")); err == nil || !strings.Contains(err.Error(), `no image tagged "c:3"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if open(t, "docker-archive:"+p+":@1").Image == nil {

@@ -10,7 +10,7 @@
 // image that the converter wraps); sinks take an image index. Blobs are read
 // where they are: an OCI archive is indexed, never extracted, and layers
 // flow from the source to the sink without temporary copies.
-package transport
+package location
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package transport_test
+package location_test
 
 import (
 	"archive/tar"
@@ -17,7 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/transport"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ztoc"
 )
 
@@ -55,9 +55,9 @@ func (v vector) record(t *testing.T) (tarSHA string, size int64) {
 	return r.SHA, r.Size
 }
 
-func open(t *testing.T, ref string) *transport.Source {
+func open(t *testing.T, ref string) *location.Source {
 	t.Helper()
-	src, err := transport.Open(context.Background(), transport.MustParseReference(ref))
+	src, err := location.Open(context.Background(), location.MustParseReference(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func open(t *testing.T, ref string) *transport.Source {
 	return src
 }
 
-func convertSource(t *testing.T, src *transport.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
+func convertSource(t *testing.T, src *location.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
 	t.Helper()
 	var (
 		out v1.ImageIndex
@@ -83,9 +83,9 @@ func convertSource(t *testing.T, src *transport.Source, opts ...convert.Option) 
 	return out, rep
 }
 
-func write(t *testing.T, ref string, idx v1.ImageIndex, opts ...transport.Option) *transport.WriteResult {
+func write(t *testing.T, ref string, idx v1.ImageIndex, opts ...location.Option) *location.WriteResult {
 	t.Helper()
-	sink, err := transport.NewSink(transport.MustParseReference(ref), opts...)
+	sink, err := location.NewSink(location.MustParseReference(ref), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	// ... unless asked not to.
 	dir3 := filepath.Join(tmp, "layout3")
-	res = write(t, "oci:"+dir3, again, transport.WithoutHardLinks())
+	res = write(t, "oci:"+dir3, again, location.WithoutHardLinks())
 	if res.BlobsLinked != 0 {
 		t.Fatalf("linked despite WithoutHardLinks: %+v", res)
 	}
@@ -322,7 +322,7 @@ func TestInPlace(t *testing.T) {
 	if named.Descriptor.Digest.String() != rep.Result.Digest.String() {
 		t.Fatal("ref name lost")
 	}
-	if _, err := open(t, "oci-archive:"+filepath.Join(vectorsDir, v.name, "IN.tar")).InPlaceSink(); !errors.Is(err, transport.ErrNotLayout) {
+	if _, err := open(t, "oci-archive:"+filepath.Join(vectorsDir, v.name, "IN.tar")).InPlaceSink(); !errors.Is(err, location.ErrNotLayout) {
 		t.Fatalf("in place on an archive: %v", err)
 	}
 }
@@ -390,7 +390,7 @@ func TestArchiveSinkCleansUpOnFailure(t *testing.T) {
 	os.WriteFile(layer, b, 0o644)
 
 	outDir := t.TempDir()
-	sink, _ := transport.NewSink(transport.MustParseReference("oci-archive:" + filepath.Join(outDir, "o.tar")))
+	sink, _ := location.NewSink(location.MustParseReference("oci-archive:" + filepath.Join(outDir, "o.tar")))
 	_, err := sink.Write(context.Background(), out)
 	if err == nil || !strings.Contains(err.Error(), "0005176c4a49") {
 		t.Fatalf("err = %v", err)
@@ -400,7 +400,7 @@ func TestArchiveSinkCleansUpOnFailure(t *testing.T) {
 	}
 	// A copying layout sink refuses the blob as well and leaves no index.json
 	// (hard links share the source's bytes as they are).
-	lsink, _ := transport.NewSink(transport.MustParseReference("oci:"+filepath.Join(outDir, "l")), transport.WithoutHardLinks())
+	lsink, _ := location.NewSink(location.MustParseReference("oci:"+filepath.Join(outDir, "l")), location.WithoutHardLinks())
 	if _, err := lsink.Write(context.Background(), out); err == nil {
 		t.Fatal("layout sink accepted a damaged blob")
 	}
@@ -424,13 +424,13 @@ func TestSourceErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			_, err := transport.Open(context.Background(), transport.MustParseReference(tc.ref))
+			_, err := location.Open(context.Background(), location.MustParseReference(tc.ref))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := transport.NewSink(transport.MustParseReference("docker-archive:x.tar")); err == nil {
+	if _, err := location.NewSink(location.MustParseReference("docker-archive:x.tar")); err == nil {
 		t.Fatal("docker-archive sink accepted")
 	}
 }
