@@ -145,16 +145,35 @@ type Decoder struct {
 
 // NewDecoder returns a decoder reading the compressed stream from src.
 func NewDecoder(src io.Reader, opts Options) *Decoder {
-	d := &Decoder{
+	d := new(Decoder)
+	d.Reset(src, opts)
+	return d
+}
+
+// Reset makes d decode a new stream from src, as NewDecoder would, reusing
+// its buffers (about 420 KiB) and tables, so that a caller decoding many
+// streams does not allocate per stream.
+func (d *Decoder) Reset(src io.Reader, opts Options) {
+	in, out, dyn := d.in, d.out, d.dyn
+	if in == nil {
+		in = make([]byte, inBufSize)
+		out = make([]byte, WindowSize+outChunk+maxMatch+outSlack)
+		dyn = new(fixedTables)
+	} else {
+		// The history before the first output byte reads as zeros in the
+		// first boundary's window, as in a fresh buffer.
+		clear(out[:WindowSize])
+	}
+	*d = Decoder{
 		src:        src,
-		in:         make([]byte, inBufSize),
-		out:        make([]byte, WindowSize+outChunk+maxMatch+outSlack),
+		in:         in,
+		out:        out,
 		op:         WindowSize,
 		rp:         WindowSize,
 		outBase:    -WindowSize,
 		outLimit:   WindowSize + outChunk,
-		dyn:        new(fixedTables),
-		fixed:      newFixedTables(),
+		dyn:        dyn,
+		fixed:      fixedCode(),
 		opts:       opts,
 		crcPos:     WindowSize,
 		verifyTail: true,
@@ -176,7 +195,6 @@ func NewDecoder(src io.Reader, opts Options) *Decoder {
 			}
 		}
 	}
-	return d
 }
 
 // Read implements io.Reader over the uncompressed stream.
@@ -480,10 +498,12 @@ func (d *Decoder) readHeader() error {
 		return nil
 	}
 	start := d.InputPos()
-	hcrc := crc32.NewIEEE()
+	// The header CRC-32 is kept complemented, one table step per byte, so
+	// that parsing a header allocates nothing.
+	hcrc := ^uint32(0)
 	byte1 := func() (byte, error) {
 		v, err := d.bits(8)
-		hcrc.Write([]byte{byte(v)})
+		hcrc = crc32.IEEETable[byte(hcrc)^byte(v)] ^ hcrc>>8
 		return byte(v), err
 	}
 	var h [10]byte
@@ -545,7 +565,7 @@ func (d *Decoder) readHeader() error {
 		}
 	}
 	if flg&0x02 != 0 { // FHCRC
-		want := uint16(hcrc.Sum32())
+		want := uint16(^hcrc)
 		v, err := d.bits(16)
 		if err != nil {
 			return err

@@ -247,3 +247,105 @@ func TestMatchesStdlibFlate(t *testing.T) {
 		}
 	}
 }
+
+type decodeRecord struct {
+	out []byte
+	err string
+	bds []Boundary
+}
+
+func decodeAll(d *Decoder, comp []byte, raw *Boundary) decodeRecord {
+	var rec decodeRecord
+	opts := Options{OnBoundary: func(b *Boundary) error {
+		c := *b
+		c.Window = append([]byte(nil), b.Window...)
+		rec.bds = append(rec.bds, c)
+		return nil
+	}}
+	src := comp
+	if raw != nil {
+		opts.Raw, opts.Window, opts.StartBits = true, raw.Window, raw.Bits
+		start := raw.In
+		if raw.Bits != 0 {
+			start--
+		}
+		src = comp[start:]
+	}
+	if d == nil {
+		d = NewDecoder(bytes.NewReader(src), opts)
+	} else {
+		d.Reset(bytes.NewReader(src), opts)
+	}
+	var err error
+	rec.out, err = io.ReadAll(d)
+	if err != nil {
+		rec.err = err.Error()
+	}
+	return rec
+}
+
+// TestResetMatchesFresh reuses one decoder for every stream of the corpus,
+// corrupt ones and raw restarts included, and requires exactly what a fresh
+// decoder gives: output, error, and every boundary with its window (a stale
+// history would show in the first windows).
+func TestResetMatchesFresh(t *testing.T) {
+	reused := NewDecoder(bytes.NewReader(nil), Options{})
+	var streams [][]byte
+	for _, data := range corpus() {
+		for _, c := range compressors() {
+			comp := c.fn(t, data)
+			streams = append(streams, comp)
+			if len(comp) > 40 {
+				bad := append([]byte(nil), comp...)
+				bad[len(bad)/2] ^= 0x55
+				streams = append(streams, bad, comp[:len(comp)/2])
+			}
+		}
+	}
+	for i, comp := range streams {
+		fresh := decodeAll(nil, comp, nil)
+		got := decodeAll(reused, comp, nil)
+		compareRecords(t, fmt.Sprintf("stream %d", i), got, fresh)
+		if len(fresh.bds) > 2 && fresh.err == "" {
+			b := fresh.bds[len(fresh.bds)/2]
+			if b.Header {
+				continue
+			}
+			compareRecords(t, fmt.Sprintf("stream %d raw", i), decodeAll(reused, comp, &b), decodeAll(nil, comp, &b))
+		}
+	}
+}
+
+func compareRecords(t *testing.T, what string, got, want decodeRecord) {
+	t.Helper()
+	if !bytes.Equal(got.out, want.out) || got.err != want.err || len(got.bds) != len(want.bds) {
+		t.Fatalf("%s: after Reset: %d bytes, error %q, %d boundaries; fresh: %d bytes, error %q, %d boundaries",
+			what, len(got.out), got.err, len(got.bds), len(want.out), want.err, len(want.bds))
+	}
+	for j := range got.bds {
+		g, w := got.bds[j], want.bds[j]
+		if g.In != w.In || g.Out != w.Out || g.Bits != w.Bits || g.LastByte != w.LastByte || g.Header != w.Header || !bytes.Equal(g.Window, w.Window) {
+			t.Fatalf("%s: boundary %d differs after Reset", what, j)
+		}
+	}
+}
+
+// TestResetDoesNotAllocate: decoding a stream with a reset decoder costs no
+// allocation, so indexing many layers or reading many ranges makes no garbage
+// per stream.
+func TestResetDoesNotAllocate(t *testing.T) {
+	comp := gz(corpus()["mixed"])
+	br := bytes.NewReader(comp)
+	d := NewDecoder(br, Options{})
+	bd := Options{OnBoundary: func(*Boundary) error { return nil }}
+	allocs := testing.AllocsPerRun(20, func() {
+		br.Reset(comp)
+		d.Reset(br, bd)
+		if err := d.Drain(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per reset and decode, want 0", allocs)
+	}
+}

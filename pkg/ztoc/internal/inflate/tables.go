@@ -1,6 +1,9 @@
 package inflate
 
-import "errors"
+import (
+	"errors"
+	"sync"
+)
 
 // A decoding table entry packs everything the hot loop needs into 32 bits:
 //
@@ -189,6 +192,10 @@ type fixedTables struct {
 	lit  [litTableSize]uint32
 	dist [distTableSize]uint32
 }
+
+// fixedCode returns the fixed code's tables, built on first use and shared by
+// every decoder: they are never written after that, so sharing is safe.
+var fixedCode = sync.OnceValue(newFixedTables)
 
 func newFixedTables() *fixedTables {
 	var lens [288]uint8
