@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -215,9 +216,10 @@ type Proxy struct {
 	transport *http.Transport
 	srv       *http.Server
 
-	mu      sync.Mutex
-	faults  []*Injection
-	records []Record
+	mu       sync.Mutex
+	faults   []*Injection
+	records  []Record
+	inflight atomic.Int64 // requests whose record is not written yet
 }
 
 func newProxy(tb testing.TB, backend string) *Proxy {
@@ -278,13 +280,17 @@ func (p *Proxy) ClearFaults() {
 // Records returns a copy of every request seen since the start or the last Reset, in the order
 // they finished.
 func (p *Proxy) Records() []Record {
+	p.settle()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Record(nil), p.records...)
 }
 
-// Reset forgets the records; faults stay installed.
+// Reset forgets the records; faults stay installed. It first waits (a little) for requests still
+// finishing: a client may have read a whole body before the handler has recorded it, and that
+// late record must not land after the Reset.
 func (p *Proxy) Reset() {
+	p.settle()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.records = nil
@@ -348,6 +354,14 @@ func (p *Proxy) pick(r *http.Request) (Action, bool) {
 	return Action{}, false
 }
 
+// settle waits up to a second for in-flight requests to record themselves; a request that hangs on
+// purpose (a slow or delayed fault) does not block the caller longer.
+func (p *Proxy) settle() {
+	for deadline := time.Now().Add(time.Second); p.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (p *Proxy) record(rec Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -375,9 +389,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := &countingReader{r: r.Body}
 	r.Body = in
 	// Recorded even when the handler aborts the connection with a panic.
+	p.inflight.Add(1)
 	defer func() {
 		rec.BytesIn = in.n
 		p.record(rec)
+		p.inflight.Add(-1)
 	}()
 
 	act, faulty := p.pick(r)
