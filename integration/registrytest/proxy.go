@@ -220,6 +220,7 @@ type Proxy struct {
 	faults   []*Injection
 	records  []Record
 	inflight atomic.Int64 // requests whose record is not written yet
+	conns    atomic.Int64 // TCP connections accepted
 }
 
 func newProxy(tb testing.TB, backend string) *Proxy {
@@ -240,7 +241,12 @@ func newProxy(tb testing.TB, backend string) *Proxy {
 			DisableCompression: true,
 		},
 	}
-	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				p.conns.Add(1)
+			}
+		}}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p
 }
@@ -285,6 +291,10 @@ func (p *Proxy) Records() []Record {
 	defer p.mu.Unlock()
 	return append([]Record(nil), p.records...)
 }
+
+// Connections is the number of TCP connections clients opened to the proxy since it started: with
+// connection reuse it stays flat as a conversion's layer count grows.
+func (p *Proxy) Connections() int64 { return p.conns.Load() }
 
 // Reset forgets the records; faults stay installed. It first waits (a little) for requests still
 // finishing: a client may have read a whole body before the handler has recorded it, and that

@@ -119,15 +119,18 @@ func runE2E(self, layer string, runs int) error {
 		return fmt.Errorf("building socify: %w", err)
 	}
 	fmt.Printf("\nend to end (issue 3): %s = big layer + 3 small layers; %s = two equal big layers\n", filepath.Base(img), filepath.Base(two))
-	names := []string{"layers-klauspost", "archive", "cli-archive", "registry", "parallel"}
+	names := []string{"layers-klauspost", "archive", "cli-archive", "cli-registry", "registry", "parallel"}
 	all := map[string][]e2eResult{}
 	for i := 0; i < runs; i++ {
 		for _, n := range names {
 			var r e2eResult
 			var err error
-			if n == "cli-archive" {
+			switch n {
+			case "cli-archive":
 				r, err = cliArchive(cli, img)
-			} else {
+			case "cli-registry":
+				r, err = e2eChild(self, n+"="+cli, img, two)
+			default:
 				r, err = e2eChild(self, n, img, two)
 			}
 			if err != nil {
@@ -153,6 +156,10 @@ func runE2E(self, layer string, runs int) error {
 	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "socify CLI: oci-archive -> archive", c, c/base,
 		med("cli-archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("cli-archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
 	x := func(n, k string) float64 { return med(n, func(r e2eResult) float64 { return r.Extra[k] }) }
+	cr := x("cli-registry", "cli_s")
+	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   source served %.4fx its unique blobs; %0.f token requests, %.0f connections\n",
+		"socify CLI: registry -> other reg.", cr, cr/base, x("cli-registry", "cli_rss")/(1<<20),
+		x("cli-registry", "served_ratio"), x("cli-registry", "token_requests"), x("cli-registry", "connections"))
 	fmt.Printf("%-34s %10.3f %7.2fx            uploaded %.0f bytes (zTOCs+manifests %.0f), layer bytes uploaded %.0f\n",
 		"registry -> same registry (cold)", x("registry", "cold_s"), x("registry", "cold_s")/base, x("registry", "uploaded"), x("registry", "new_blob_bytes"), x("registry", "layer_bytes_uploaded"))
 	fmt.Printf("%-34s %10.3f %7.1f%% of cold\n", "registry re-convert (warm cache)", x("registry", "warm_s"), 100*x("registry", "warm_s")/x("registry", "cold_s"))
@@ -161,7 +168,8 @@ func runE2E(self, layer string, runs int) error {
 }
 
 func e2eChild(self, name, img, two string) (e2eResult, error) {
-	cmd := exec.Command(self, "-e2e-one", name, "-layer", img+","+two)
+	name, cli, _ := strings.Cut(name, "=")
+	cmd := exec.Command(self, "-e2e-one", name, "-layer", img+","+two, "-cli", cli)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -240,6 +248,14 @@ func e2eMeasure(name, images string) error {
 		if berr != nil {
 			return berr
 		}
+	case "cli-registry":
+		var berr error
+		testing.Benchmark(func(b *testing.B) {
+			berr = cliRegistryCase(b, img, r.Extra)
+		})
+		if berr != nil {
+			return berr
+		}
 	case "parallel":
 		for _, jobs := range []int{1, 2} {
 			src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+two))
@@ -310,6 +326,88 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 			extra["layer_bytes_uploaded"] = layerUp
 		}
 		in.Close()
+	}
+	return nil
+}
+
+// cliRegistryCase times the real CLI converting an image from one registry to another (both real
+// distribution registries on 127.0.0.1 behind counting proxies, in this process): the source's
+// served bytes against its unique blobs tell whether each layer crossed the wire once.
+func cliRegistryCase(b *testing.B, img string, extra map[string]float64) error {
+	ctx := context.Background()
+	from, to := registrytest.New(b), registrytest.New(b)
+	src, err := location.Open(ctx, location.MustParseReference("oci-archive:"+img))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sink, err := location.NewSink(location.MustParseReference(from.BackendRef("bench/app:v1")))
+	if err != nil {
+		return err
+	}
+	if _, err := sink.Write(ctx, src.Index); err != nil {
+		return err
+	}
+	var unique int64
+	if err := uniqueBlobs(src.Index, func(size int64) { unique += size }); err != nil {
+		return err
+	}
+	from.Proxy.Reset()
+	cmd := exec.Command(*cliPath, "convert", "--no-cache", "--quiet", "--plain-http", from.Ref("bench/app:v1"), to.Ref("bench/app:v1-soci"))
+	cmd.Stderr = os.Stderr
+	t := time.Now()
+	if err := cmd.Run(); err != nil {
+		return err
+	}
+	extra["cli_s"] = time.Since(t).Seconds()
+	extra["cli_rss"] = float64(maxRSS(cmd))
+	var served int64
+	var tokens float64
+	for _, rec := range from.Proxy.Records() {
+		served += rec.BytesOut
+		if strings.Contains(rec.Path, "token") || rec.Path == "/v2/" {
+			tokens++
+		}
+	}
+	extra["served_ratio"] = float64(served) / float64(unique)
+	extra["token_requests"] = tokens
+	extra["connections"] = float64(from.Proxy.Connections())
+	return nil
+}
+
+// uniqueBlobs calls f with the size of every distinct blob of idx: manifests, configs, layers.
+func uniqueBlobs(idx v1.ImageIndex, f func(int64)) error {
+	seen := map[v1.Hash]bool{}
+	add := func(h v1.Hash, n int64) {
+		if !seen[h] {
+			seen[h] = true
+			f(n)
+		}
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return err
+	}
+	h, _ := idx.Digest()
+	add(h, int64(len(raw)))
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range m.Manifests {
+		add(d.Digest, d.Size)
+		im, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		mf, err := im.Manifest()
+		if err != nil {
+			return err
+		}
+		add(mf.Config.Digest, mf.Config.Size)
+		for _, l := range mf.Layers {
+			add(l.Digest, l.Size)
+		}
 	}
 	return nil
 }

@@ -35,6 +35,9 @@ import (
 	"github.com/socify/socify/pkg/ztoc"
 )
 
+// cliPath is the socify binary an end-to-end child runs (set by the parent).
+var cliPath = flag.String("cli", "", "internal: the socify binary for end-to-end children")
+
 type result struct {
 	Name     string  `json:"name"`
 	Seconds  float64 `json:"seconds"`
