@@ -22,7 +22,7 @@ func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) err
 		}
 		return nil
 	}
-	return atomicfile.Write(path, 0o644, func(f io.Writer) error {
+	return atomicfile.WriteOutput(path, 0o644, func(f io.Writer) error {
 		bw := bufio.NewWriterSize(f, 1<<16)
 		if err := write(bw); err != nil {
 			return err

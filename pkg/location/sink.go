@@ -523,7 +523,7 @@ func (s *archiveSink) Write(ctx context.Context, idx v1.ImageIndex) (res *WriteR
 	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.hdr.Name, b.hdr.Name) })
 
 	cw := &countWriter{}
-	err = atomicfile.Write(s.file, 0o644, func(f io.Writer) error {
+	err = atomicfile.WriteOutput(s.file, 0o644, func(f io.Writer) error {
 		cw.w = f
 		bw := bufio.NewWriterSize(cw, 1<<20)
 		tw := tar.NewWriter(bw)
