@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return code
 	}
-	msg := err.Error()
+	msg := errorMessage(err)
 	if code == exitInterrupted {
 		msg = "interrupted: " + msg
 	}

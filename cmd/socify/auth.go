@@ -3,14 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/pkg/location"
-	"github.com/socify/socify/pkg/registry"
+	"github.com/socify/socify/pkg/socify"
 )
 
 func authCommand() *cli.Command {
@@ -60,33 +56,6 @@ EXAMPLES:
 	}
 }
 
-type authReport struct {
-	Reference string   `json:"reference"`
-	Registry  string   `json:"registry"`
-	Source    string   `json:"credentials"`
-	Detail    string   `json:"detail"`
-	Skipped   []string `json:"skipped,omitempty"`
-	Pull      access   `json:"pull"`
-	Push      *access  `json:"push,omitempty"`
-}
-
-type access struct {
-	OK      bool   `json:"ok"`
-	Message string `json:"message,omitempty"`
-	Hint    string `json:"hint,omitempty"`
-}
-
-func accessOf(err error) access {
-	if err == nil {
-		return access{OK: true}
-	}
-	var re *registry.Error
-	if errors.As(err, &re) {
-		return access{Message: re.Message, Hint: re.Hint}
-	}
-	return access{Message: err.Error()}
-}
-
 func authCheck(c *cli.Context) error {
 	s, err := setup(c)
 	if err != nil {
@@ -96,91 +65,38 @@ func authCheck(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageErrorf("auth check takes one REF argument, got %d", c.NArg())
 	}
-	tref, err := location.ParseReference(c.Args().First())
-	if err != nil {
-		return usageErrorf("REF: %v", err)
-	}
-	if tref.Kind != location.Registry {
-		return usageErrorf("REF must name a registry image, not %s", tref)
-	}
-	ctx := c.Context
-	acc, err := newRegistryAccess(c, s, tref)
+	opts, err := registryOptions(c, s)
 	if err != nil {
 		return err
 	}
-	ref, err := name.ParseReference(tref.Ref, acc.nameOptions()...)
+	rep, err := socify.CheckAccess(c.Context, c.Args().First(), c.Bool("pull-only"), opts...)
 	if err != nil {
-		return usageErrorf("REF: %v", err)
-	}
-	m, err := acc.chain.Explain(ctx, ref.Context())
-	if err != nil {
-		return withExitCode(exitAuth, fmt.Errorf("resolving credentials for %s: %w", ref.Context().RegistryStr(), err))
-	}
-	rep := authReport{
-		Reference: ref.String(),
-		Registry:  ref.Context().RegistryStr(),
-		Source:    string(m.Source),
-		Detail:    m.Detail,
-		Skipped:   m.Skipped,
-	}
-	res := registry.CheckAccess(ctx, ref, acc.opts...)
-	pullErr := res.Pull
-	if notFound(pullErr) {
-		// The registry accepted the credentials and looked: the image just
-		// does not exist (yet), which is no access problem.
-		msg := ref.String() + " does not exist"
-		var re *registry.Error
-		if errors.As(pullErr, &re) && re.Message != "" {
-			// pkg/registry words it: with a HEAD, the tag or the whole repository may be missing.
-			msg = re.Message
+		var ae *socify.ArgError
+		if errors.As(err, &ae) {
+			return err
 		}
-		pullErr = nil
-		rep.Pull = access{OK: true, Message: "credentials accepted; " + msg}
-	} else {
-		rep.Pull = accessOf(pullErr)
-	}
-	var pushErr error
-	if !c.Bool("pull-only") {
-		pushErr = res.Push
-		a := accessOf(pushErr)
-		rep.Push = &a
+		return withExitCode(exitAuth, err)
 	}
 	if err := s.emit(rep, func(t *textWriter) { printAuthText(t, rep) }); err != nil {
 		return err
 	}
-	for _, e := range []error{pullErr, pushErr} {
-		if e == nil {
-			continue
-		}
+	if e := rep.Err(); e != nil {
 		code := exitFailure
 		if c, ok := registryExitCode(e); ok {
 			code = c
 		}
-		return reportedExit(code, fmt.Errorf("%s: access check failed", ref))
+		return reportedExit(code, fmt.Errorf("%s: access check failed", rep.Reference))
 	}
 	return nil
 }
 
-// notFound: a 404 for the manifest. A HEAD response has no body, so the
-// registry cannot say whether the repository or the tag is missing.
-func notFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	if k := registry.KindOf(err); k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound {
-		return true
-	}
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}
-
-func printAuthText(t *textWriter, r authReport) {
+func printAuthText(t *textWriter, r *socify.AccessReport) {
 	t.printf("registry     %s\n", r.Registry)
-	t.printf("credentials  %s: %s\n", r.Source, r.Detail)
+	t.printf("credentials  %s: %s\n", r.Credentials, r.Detail)
 	for _, sk := range r.Skipped {
 		t.printf("             (skipped %s)\n", sk)
 	}
-	line := func(what string, a *access) {
+	line := func(what string, a *socify.AccessResult) {
 		switch {
 		case a.OK && a.Message != "":
 			t.printf("%-12s ok (%s)\n", what, a.Message)

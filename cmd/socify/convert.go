@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
+	"github.com/socify/socify/pkg/socify"
 )
 
 const transportsHelp = `Images are named the way skopeo names them:
@@ -148,78 +144,8 @@ EXAMPLES:
 	}
 }
 
-// convertOutput is the report of "socify convert".
-type convertOutput struct {
-	Source      string `json:"source"`
-	Destination string `json:"destination,omitempty"`
-	DryRun      bool   `json:"dryRun"`
-	// Digest is the converted image index's digest.
-	Digest string `json:"digest,omitempty"`
-	// Reference names the written image, pinned by digest for registries.
-	Reference  string          `json:"reference,omitempty"`
-	ChildTags  []string        `json:"childTags,omitempty"`
-	Write      *writeJSON      `json:"write,omitempty"`
-	Conversion *convert.Report `json:"conversion"`
-}
-
-type writeJSON struct {
-	BlobsWritten  int      `json:"blobsWritten"`
-	BlobsLinked   int      `json:"blobsLinked"`
-	BlobsExisting int      `json:"blobsExisting"`
-	BytesWritten  int64    `json:"bytesWritten"`
-	Warnings      []string `json:"warnings,omitempty"`
-}
-
-// convertArgs are the parsed positional arguments and the flags that shape
-// where the result goes.
-type convertArgs struct {
-	src, dst location.Reference
-	dstArg   string // as given; empty when left out
-	inPlace  bool
-}
-
-func parseConvertArgs(c *cli.Context) (convertArgs, error) {
-	var a convertArgs
-	if c.NArg() < 1 || c.NArg() > 2 {
-		return a, usageErrorf("convert takes SRC [DST], got %d arguments", c.NArg())
-	}
-	var err error
-	if a.src, err = location.ParseReference(c.Args().Get(0)); err != nil {
-		return a, usageErrorf("SRC: %v", err)
-	}
-	a.inPlace = c.Bool("in-place")
-	if c.NArg() == 2 {
-		a.dstArg = c.Args().Get(1)
-		if a.dst, err = location.ParseReference(a.dstArg); err != nil {
-			return a, usageErrorf("DST: %v", err)
-		}
-	}
-	switch {
-	case a.inPlace:
-		if a.src.Kind != location.Layout {
-			return a, usageErrorf("--in-place needs an oci:DIR source, not %s", a.src)
-		}
-		if a.dstArg != "" && a.dst != a.src {
-			return a, usageErrorf("--in-place writes to SRC; leave DST out or repeat SRC")
-		}
-		a.dst = a.src
-	case a.dstArg == "" && a.src.Kind == location.Registry:
-		// Same repository, tag from --tag-template.
-		a.dst = location.Reference{Kind: location.Registry}
-	case a.dstArg == "" && !c.Bool("dry-run"):
-		return a, usageErrorf("DST is required for a %s source (only registry sources default to their own repository)", a.src.Kind)
-	}
-	if a.dst.Kind == location.DockerArchive {
-		return a, usageErrorf("DST: docker-archive is supported as a source only; write oci-archive:%s instead", a.dst.Path)
-	}
-	if c.Bool("tag-children") && a.dst.Kind != location.Registry {
-		return a, usageErrorf("--tag-children needs a registry destination")
-	}
-	return a, nil
-}
-
-// convertOptions turns the flags into library options, one to one.
-func convertOptions(c *cli.Context, s *session, imageName string) ([]convert.Option, error) {
+// convertOptions maps the flags to library options, one to one.
+func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 	span, minSize := c.Int64("span-size"), c.Int64("min-layer-size")
 	if span < 0 {
 		return nil, usageErrorf("--span-size must not be negative, got %d", span)
@@ -234,34 +160,31 @@ func convertOptions(c *cli.Context, s *session, imageName string) ([]convert.Opt
 	if jobs == 0 {
 		jobs = runtime.NumCPU()
 	}
-	opts := []convert.Option{
+	copts := []convert.Option{
 		convert.WithSpanSize(span),
 		convert.WithMinLayerSize(minSize),
 		convert.WithBuildToolIdentifier(c.String("build-tool-identifier")),
 		convert.WithJobs(jobs),
 		convert.WithAllowEmpty(c.Bool("allow-empty")),
-		convert.WithLogger(s.libLogger()),
-		convert.WithImageName(imageName),
-		convert.WithProgress(convertProgress(s.progress)),
 	}
 	for _, p := range listOf(c, "platform") {
 		pl, err := ociindex.ParsePlatform(p)
 		if err != nil {
 			return nil, usageErrorf("--platform: %v", err)
 		}
-		opts = append(opts, convert.WithPlatforms(pl))
+		copts = append(copts, convert.WithPlatforms(pl))
 	}
 	for _, o := range listOf(c, "optimizations") {
 		if o != "xattr" {
 			return nil, usageErrorf("--optimizations: unknown optimization %q (the only one is xattr)", o)
 		}
-		opts = append(opts, convert.WithDisableXattrs(true))
+		copts = append(copts, convert.WithDisableXattrs(true))
 	}
 	switch {
 	case c.Bool("no-cache"):
-		opts = append(opts, convert.WithoutCache())
+		copts = append(copts, convert.WithoutCache())
 	case c.String("cache-dir") != "":
-		opts = append(opts, convert.WithCache(c.String("cache-dir")))
+		copts = append(copts, convert.WithCache(c.String("cache-dir")))
 	default:
 		dir, err := convert.DefaultCacheDir()
 		if err != nil {
@@ -269,26 +192,52 @@ func convertOptions(c *cli.Context, s *session, imageName string) ([]convert.Opt
 			// rather than fail.
 			s.log.Warn("no user cache directory; converting without the zTOC cache", "err", err)
 		} else {
-			opts = append(opts, convert.WithCache(dir))
+			copts = append(copts, convert.WithCache(dir))
 		}
 	}
-	return opts, nil
+	ropts, err := registryOptions(c, s)
+	if err != nil {
+		return nil, err
+	}
+	return append(ropts,
+		socify.WithConvertOptions(copts...),
+		socify.WithTagTemplate(c.String("tag-template")),
+		socify.WithTagChildren(c.Bool("tag-children")),
+		socify.WithDryRun(c.Bool("dry-run")),
+		socify.WithInPlace(c.Bool("in-place")),
+		socify.WithProgress(showProgress(s.progress)),
+	), nil
 }
 
-// convertProgress shows the layers being indexed.
-func convertProgress(p progressSink) func(convert.Event) {
-	return func(e convert.Event) {
+// showProgress shows the layers being indexed and the write.
+func showProgress(p progressSink) func(socify.Event) {
+	return func(e socify.Event) {
 		id := e.Layer.String()
 		switch e.Kind {
-		case convert.EventLayerStart:
-			p.Start(id, "layer "+shortDigest(id), e.Size)
-		case convert.EventLayerProgress:
-			p.Update(id, e.Read)
-		case convert.EventLayerDone:
-			p.Finish(id, fmt.Sprintf("indexed (%d/%d)", e.Done, e.Total))
-		case convert.EventLayerCached:
-			p.Start(id, "layer "+shortDigest(id), e.Size)
-			p.Finish(id, fmt.Sprintf("zTOC from cache (%d/%d)", e.Done, e.Total))
+		case socify.EventLayerStart:
+			p.Start(id, "layer "+shortDigest(id), e.Total)
+		case socify.EventLayerProgress:
+			p.Update(id, e.Complete)
+		case socify.EventLayerDone:
+			p.Finish(id, fmt.Sprintf("indexed (%d/%d)", e.Done, e.Count))
+		case socify.EventLayerCached:
+			p.Start(id, "layer "+shortDigest(id), e.Total)
+			p.Finish(id, fmt.Sprintf("zTOC from cache (%d/%d)", e.Done, e.Count))
+		case socify.EventWriteStart:
+			verb := "write "
+			if e.Registry {
+				verb = "push "
+			}
+			p.Start("write", verb+e.Destination, 0)
+		case socify.EventWriteProgress:
+			p.Total("write", e.Total)
+			p.Update("write", e.Complete)
+		case socify.EventWriteDone:
+			if e.Err != nil {
+				p.Finish("write", "failed")
+			} else {
+				p.Finish("write", "written")
+			}
 		}
 	}
 }
@@ -306,257 +255,30 @@ func convertAction(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	a, err := parseConvertArgs(c)
+	if c.NArg() < 1 || c.NArg() > 2 {
+		return usageErrorf("convert takes SRC [DST], got %d arguments", c.NArg())
+	}
+	opts, err := convertOptions(c, s)
 	if err != nil {
 		return err
 	}
-	ctx := c.Context
-	access, err := newRegistryAccess(c, s, a.src, a.dst)
-	if err != nil {
-		return err
-	}
-	opts, err := convertOptions(c, s, a.src.String())
-	if err != nil {
-		return err
-	}
-
-	src, err := access.openSource(ctx, s, a.src)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	s.log.Info("source", "image", a.src.String(), "digest", src.Descriptor.Digest.String(), "mediaType", string(src.Descriptor.MediaType))
-
-	// The registry destination's tag may depend on the source digest.
-	if a.dst.Kind == location.Registry {
-		if a.dst, err = registryDestination(c, a, src.Descriptor.Digest, access); err != nil {
-			return err
-		}
-	}
-
-	var (
-		result v1.ImageIndex
-		rep    *convert.Report
-	)
-	if src.Index != nil {
-		result, rep, err = convert.Convert(ctx, src.Index, opts...)
-	} else {
-		result, rep, err = convert.ConvertImage(ctx, src.Image, opts...)
-	}
-	out := &convertOutput{Source: a.src.String(), DryRun: c.Bool("dry-run"), Conversion: rep}
-	if a.dst.Kind != "" {
-		out.Destination = a.dst.String()
-	}
+	out, err := socify.Convert(c.Context, c.Args().Get(0), c.Args().Get(1), opts...)
 	if errors.Is(err, convert.ErrEmptyIndex) {
 		return fmt.Errorf("%w\nhint: lower --min-layer-size (now %d), or pass --allow-empty to write the image without SOCI index", err, c.Int64("min-layer-size"))
 	}
 	if err != nil {
-		return access.mapError(err, registry.OpPull, a.src)
+		return err
 	}
-	out.Digest = rep.Result.Digest.String()
-
-	if !out.DryRun {
-		if err := writeResult(ctx, c, s, a, src, result, access, out); err != nil {
+	if !out.DryRun && c.Bool("github-output") {
+		if err := writeGitHubOutput(out); err != nil {
 			return err
-		}
-		if c.Bool("github-output") {
-			if err := writeGitHubOutput(out); err != nil {
-				return err
-			}
 		}
 	}
 	return s.emit(out, func(t *textWriter) { printConvertText(t, out, s.quiet) })
 }
 
-// registryDestination names the tag a registry result is pushed to.
-func registryDestination(c *cli.Context, a convertArgs, srcDigest v1.Hash, access *registryAccess) (location.Reference, error) {
-	nopts := access.nameOptions()
-	tmpl := c.String("tag-template")
-	vars := registry.TagVars{Digest: srcDigest}
-	var srcName name.Reference
-	if a.src.Kind == location.Registry {
-		r, err := name.ParseReference(a.src.Ref, nopts...)
-		if err != nil {
-			return location.Reference{}, usageErrorf("SRC: %v", err)
-		}
-		srcName = r
-	} else {
-		// A layout or archive source: its ref name, if any, plays the
-		// source tag in the template.
-		if a.src.Ref != "" && !strings.HasPrefix(a.src.Ref, "@") {
-			vars.Tag = a.src.Ref
-		}
-		if explicitTag(a.dst.Ref) {
-			return a.dst, nil
-		}
-		repo, err := name.NewRepository(strings.TrimSuffix(a.dst.Ref, "/"), nopts...)
-		if err != nil {
-			return location.Reference{}, usageErrorf("DST: %v", err)
-		}
-		tag, err := registry.ExpandTag(tmpl, vars)
-		if err != nil {
-			return location.Reference{}, usageErrorf("--tag-template: %v", err)
-		}
-		return location.Reference{Kind: location.Registry, Ref: repo.Tag(tag).String()}, nil
-	}
-	t, err := registry.Destination(srcName, a.dst.Ref, tmpl, vars, nopts...)
-	if err != nil {
-		return location.Reference{}, usageErrorf("DST: %v", err)
-	}
-	return location.Reference{Kind: location.Registry, Ref: t.String()}, nil
-}
-
-// explicitTag reports whether a registry reference spells out a tag (a ':'
-// in its last path segment; one before the first '/' is a port).
-func explicitTag(s string) bool {
-	if i := strings.IndexByte(s, '@'); i >= 0 {
-		return false
-	}
-	return strings.Contains(s[strings.LastIndexByte(s, '/')+1:], ":")
-}
-
-func writeResult(ctx context.Context, c *cli.Context, s *session, a convertArgs, src *location.Source, result v1.ImageIndex, access *registryAccess, out *convertOutput) error {
-	var extra []remote.Option
-	var stopPush func()
-	if a.dst.Kind == location.Registry {
-		updates := make(chan v1.Update, 16)
-		done := make(chan struct{})
-		extra = append(extra, remote.WithProgress(updates))
-		s.progress.Start("push", "push "+a.dst.Ref, 0)
-		go func() {
-			defer close(done)
-			for u := range updates {
-				s.progress.Total("push", u.Total)
-				s.progress.Update("push", u.Complete)
-			}
-		}()
-		stopPush = func() { <-done }
-	}
-	topts, err := access.transportOptions(ctx, s, extra...)
-	if err != nil {
-		return err
-	}
-	if a.dst.Kind != location.Registry {
-		id := "write"
-		s.progress.Start(id, "write "+a.dst.String(), 0)
-		topts = append(topts, location.WithProgress(func(p location.Progress) {
-			s.progress.Total(id, p.Total)
-			s.progress.Update(id, p.Complete)
-		}))
-	}
-	var sink location.Sink
-	if a.inPlace {
-		sink, err = src.InPlaceSink(topts...)
-	} else {
-		sink, err = location.NewSink(a.dst, topts...)
-	}
-	if err != nil {
-		return err
-	}
-	res, err := sink.Write(ctx, result)
-	if stopPush != nil {
-		stopPush()
-	}
-	if err != nil {
-		s.progress.Finish(progressID(a), "failed")
-		return access.mapError(err, registry.OpPush, a.dst)
-	}
-	s.progress.Finish(progressID(a), "written")
-	out.Reference = res.Reference
-	out.Write = &writeJSON{BlobsWritten: res.BlobsWritten, BlobsLinked: res.BlobsLinked, BlobsExisting: res.BlobsExisting,
-		BytesWritten: res.BytesWritten, Warnings: res.Warnings}
-	for _, w := range res.Warnings {
-		s.log.Warn(w)
-	}
-	if c.Bool("tag-children") {
-		tags, err := tagChildren(ctx, a.dst, result, out.Conversion, access)
-		out.ChildTags = tags
-		if err != nil {
-			return access.mapError(err, registry.OpPush, a.dst)
-		}
-	}
-	return nil
-}
-
-func progressID(a convertArgs) string {
-	if a.dst.Kind == location.Registry {
-		return "push"
-	}
-	return "write"
-}
-
-// tagChildren tags each converted per-platform manifest of the result.
-func tagChildren(ctx context.Context, dst location.Reference, result v1.ImageIndex, rep *convert.Report, access *registryAccess) ([]string, error) {
-	ref, err := name.NewTag(dst.Ref, access.nameOptions()...)
-	if err != nil {
-		return nil, err
-	}
-	var platforms []v1.Platform
-	var manifests []v1.Hash
-	for _, p := range rep.Platforms {
-		if p.SociIndex == "" || p.Manifest == "" {
-			continue
-		}
-		pl, err := v1.ParsePlatform(p.Platform)
-		if err != nil {
-			return nil, fmt.Errorf("platform %q: %w", p.Platform, err)
-		}
-		h, err := v1.NewHash(p.Manifest.String())
-		if err != nil {
-			return nil, err
-		}
-		platforms = append(platforms, *pl)
-		manifests = append(manifests, h)
-	}
-	tags, err := registry.ChildTags(ref.TagStr(), platforms)
-	if err != nil {
-		return nil, err
-	}
-	ro, err := access.remoteOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ro = append(ro, remote.WithContext(ctx))
-	var done []string
-	for i, t := range tags {
-		img, err := findImage(result, manifests[i])
-		if err != nil {
-			return done, err
-		}
-		tr := ref.Context().Tag(t)
-		if err := remote.Tag(tr, img, ro...); err != nil {
-			return done, fmt.Errorf("tagging %s: %w", tr, err)
-		}
-		done = append(done, tr.String())
-	}
-	return done, nil
-}
-
-// findImage finds the manifest h in idx or an index nested in it.
-func findImage(idx v1.ImageIndex, h v1.Hash) (v1.Image, error) {
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range m.Manifests {
-		switch {
-		case d.Digest == h:
-			return idx.Image(h)
-		case d.MediaType.IsIndex():
-			sub, err := idx.ImageIndex(d.Digest)
-			if err != nil {
-				return nil, err
-			}
-			if img, err := findImage(sub, h); err == nil {
-				return img, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("manifest %s is not in the result", h)
-}
-
 // writeGitHubOutput appends the step outputs action.yml exposes.
-func writeGitHubOutput(out *convertOutput) error {
+func writeGitHubOutput(out *socify.Result) error {
 	path := os.Getenv("GITHUB_OUTPUT")
 	if path == "" {
 		return errors.New("--github-output: $GITHUB_OUTPUT is not set (it is set inside GitHub Actions steps)")
@@ -591,7 +313,7 @@ func writeGitHubOutput(out *convertOutput) error {
 	return nil
 }
 
-func printConvertText(t *textWriter, out *convertOutput, quiet bool) {
+func printConvertText(t *textWriter, out *socify.Result, quiet bool) {
 	rep := out.Conversion
 	if quiet {
 		// One line a script can use: the pinned reference for a registry,

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/socify/socify/pkg/socify"
 )
 
 // The image vectors: inputs and what soci v0.16.1 made of them.
@@ -106,7 +108,7 @@ func TestConvertParity(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "OUT.tar")
 			args := append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)
-			res := socify(t, args...)
+			res := runCLI(t, args...)
 			if r.RC != 0 {
 				if res.code != exitNothingToDo {
 					t.Fatalf("soci failed (rc %d); socify should exit %d: %s", r.RC, exitNothingToDo, res)
@@ -153,11 +155,11 @@ func TestConvertJSONReportAndDryRun(t *testing.T) {
 	out := filepath.Join(dir, "OUT.tar")
 	base := append(append([]string{"convert"}, r.socifyFlags()...), "--output", "json", "oci-archive:"+r.input(), "oci-archive:"+out)
 
-	res := socify(t, append(base, "--dry-run")...)
+	res := runCLI(t, append(base, "--dry-run")...)
 	if res.code != 0 {
 		t.Fatalf("dry run: %s", res)
 	}
-	var dry convertOutput
+	var dry socify.Result
 	if err := json.Unmarshal([]byte(res.stdout), &dry); err != nil {
 		t.Fatalf("dry-run report: %v\n%s", err, res.stdout)
 	}
@@ -168,11 +170,11 @@ func TestConvertJSONReportAndDryRun(t *testing.T) {
 		t.Fatalf("--dry-run wrote %v", names)
 	}
 
-	res = socify(t, base...)
+	res = runCLI(t, base...)
 	if res.code != 0 {
 		t.Fatalf("convert: %s", res)
 	}
-	var rep convertOutput
+	var rep socify.Result
 	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, res.stdout)
 	}
@@ -197,7 +199,7 @@ func TestConvertJSONReportAndDryRun(t *testing.T) {
 func TestConvertQuietPrintsDigestOnly(t *testing.T) {
 	r := findRecord(t, "a-img1-single", "defaultspan")
 	out := filepath.Join(t.TempDir(), "OUT.tar")
-	res := socify(t, append(append([]string{"convert", "-q"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	res := runCLI(t, append(append([]string{"convert", "-q"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
 	if res.code != 0 || res.stdout != r.Top.Digest+"\n" || res.stderr != "" {
 		t.Fatalf("--quiet should print the digest alone and nothing on stderr: %s", res)
 	}
@@ -206,7 +208,7 @@ func TestConvertQuietPrintsDigestOnly(t *testing.T) {
 func TestConvertProgressLinesInCILogs(t *testing.T) {
 	r := findRecord(t, "a-img1-single", "defaultspan")
 	out := filepath.Join(t.TempDir(), "OUT.tar")
-	res := socify(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	res := runCLI(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
 	if res.code != 0 {
 		t.Fatal(res)
 	}
@@ -220,7 +222,7 @@ func TestConvertProgressLinesInCILogs(t *testing.T) {
 func TestConvertAllowEmpty(t *testing.T) {
 	r := findRecord(t, "a-img3-allsmall", "defaults")
 	out := filepath.Join(t.TempDir(), "OUT.tar")
-	res := socify(t, "convert", "--no-cache", "--allow-empty", "oci-archive:"+r.input(), "oci-archive:"+out)
+	res := runCLI(t, "convert", "--no-cache", "--allow-empty", "oci-archive:"+r.input(), "oci-archive:"+out)
 	if res.code != 0 {
 		t.Fatalf("--allow-empty: %s", res)
 	}
@@ -232,15 +234,15 @@ func TestConvertAllowEmpty(t *testing.T) {
 func TestConvertCache(t *testing.T) {
 	r := findRecord(t, "a-img1-single", "span64k")
 	cache := t.TempDir()
-	run := func() convertOutput {
+	run := func() socify.Result {
 		out := filepath.Join(t.TempDir(), "OUT.tar")
 		args := []string{"convert", "--cache-dir", cache, "--output", "json", "--build-tool-identifier", "AWS SOCI CLI v0.2",
 			"--min-layer-size", "0", "--span-size", "65536", "oci-archive:" + r.input(), "oci-archive:" + out}
-		res := socify(t, args...)
+		res := runCLI(t, args...)
 		if res.code != 0 {
 			t.Fatal(res)
 		}
-		var rep convertOutput
+		var rep socify.Result
 		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
 			t.Fatal(err)
 		}
@@ -301,11 +303,11 @@ func TestConvertInPlaceThenVerify(t *testing.T) {
 	r := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
 	dir := filepath.Join(t.TempDir(), "layout")
 	extractArchive(t, r.input(), dir)
-	res := socify(t, append(append([]string{"convert", "--in-place", "--output", "json"}, r.socifyFlags()...), "oci:"+dir)...)
+	res := runCLI(t, append(append([]string{"convert", "--in-place", "--output", "json"}, r.socifyFlags()...), "oci:"+dir)...)
 	if res.code != 0 {
 		t.Fatalf("--in-place: %s", res)
 	}
-	var rep convertOutput
+	var rep socify.Result
 	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.Digest != r.Top.Digest {
 		t.Fatalf("report %+v (%v)", rep, err)
 	}
@@ -313,18 +315,18 @@ func TestConvertInPlaceThenVerify(t *testing.T) {
 	if err != nil || !strings.Contains(string(idx), r.Top.Digest) {
 		t.Fatalf("index.json does not name the result %s: %s (%v)", r.Top.Digest, idx, err)
 	}
-	v := socify(t, "verify", "--min-layer-size", "0", "oci:"+dir)
+	v := runCLI(t, "verify", "--min-layer-size", "0", "oci:"+dir)
 	if v.code != 0 || !strings.Contains(v.stdout, "OK: the image will be lazily loaded") {
 		t.Errorf("verify after convert: %s", v)
 	}
-	js := socify(t, "verify", "--output", "json", "--min-layer-size", "0", "oci:"+dir)
+	js := runCLI(t, "verify", "--output", "json", "--min-layer-size", "0", "oci:"+dir)
 	var vr struct {
 		OK bool `json:"ok"`
 	}
 	if js.code != 0 || json.Unmarshal([]byte(js.stdout), &vr) != nil || !vr.OK {
 		t.Errorf("verify --output json: %s", js)
 	}
-	in := socify(t, "inspect", "--output", "json", "oci:"+dir)
+	in := runCLI(t, "inspect", "--output", "json", "oci:"+dir)
 	var ir struct {
 		Platforms []struct {
 			Platform    string `json:"platform"`
@@ -338,11 +340,11 @@ func TestConvertInPlaceThenVerify(t *testing.T) {
 
 func TestVerifyUnconvertedImageFails(t *testing.T) {
 	r := findRecord(t, "a-img1-single", "defaultspan")
-	res := socify(t, "verify", "oci-archive:"+r.input())
+	res := runCLI(t, "verify", "oci-archive:"+r.input())
 	if res.code != exitVerify || !strings.Contains(res.stdout, "FAIL") || !strings.Contains(res.stderr, "will not be lazily loaded") {
 		t.Fatalf("verify of an unconverted image: %s", res)
 	}
-	js := socify(t, "verify", "--output", "json", "oci-archive:"+r.input())
+	js := runCLI(t, "verify", "--output", "json", "oci-archive:"+r.input())
 	var vr map[string]any
 	if js.code != exitVerify || json.Unmarshal([]byte(js.stdout), &vr) != nil || vr["ok"] != false {
 		t.Fatalf("verify --output json must print exactly the report: %s", js)
@@ -355,7 +357,7 @@ func TestGitHubOutput(t *testing.T) {
 	ghout := filepath.Join(dir, "github_output")
 	t.Setenv("GITHUB_OUTPUT", ghout)
 	out := filepath.Join(dir, "OUT.tar")
-	res := socify(t, append(append([]string{"convert", "--github-output"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	res := runCLI(t, append(append([]string{"convert", "--github-output"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
 	if res.code != 0 {
 		t.Fatal(res)
 	}
@@ -380,14 +382,14 @@ func TestConvertUsageErrors(t *testing.T) {
 	}{
 		{"no arguments", []string{"convert"}, "convert takes SRC [DST]"},
 		{"bad transport", []string{"convert", "ftp://x/y", "oci-archive:o.tar"}, "unknown transport"},
-		{"no DST for an archive", []string{"convert", in}, "DST is required"},
+		{"no DST for an archive", []string{"convert", in}, "DST: required for an oci-archive source"},
 		{"docker-archive DST", []string{"convert", in, "docker-archive:o.tar"}, "source only"},
 		{"bad platform", []string{"convert", "-p", "linux", in, "oci-archive:o.tar"}, "--platform"},
 		{"negative span", []string{"convert", "--span-size", "-1", in, "oci-archive:o.tar"}, "--span-size"},
 		{"negative min size", []string{"convert", "--min-layer-size", "-5", in, "oci-archive:o.tar"}, "--min-layer-size"},
 		{"bad optimization", []string{"convert", "--optimizations", "speed", in, "oci-archive:o.tar"}, "xattr"},
-		{"in-place on an archive", []string{"convert", "--in-place", in}, "--in-place needs an oci:DIR"},
-		{"tag-children without registry", []string{"convert", "--tag-children", in, "oci-archive:o.tar"}, "--tag-children needs a registry"},
+		{"in-place on an archive", []string{"convert", "--in-place", in}, "--in-place: needs an oci:DIR"},
+		{"tag-children without registry", []string{"convert", "--tag-children", in, "oci-archive:o.tar"}, "--tag-children: needs a registry"},
 		{"password-stdin without username", []string{"convert", "--password-stdin", in, "oci-archive:o.tar"}, "--password-stdin needs --username"},
 		{"username without password", []string{"convert", "--username", "ci", in, "oci-archive:o.tar"}, "--username needs a password"},
 		{"auth check of a file", []string{"auth", "check", in}, "must name a registry"},
@@ -396,7 +398,7 @@ func TestConvertUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Chdir(t.TempDir())
-			res := socify(t, tc.args...)
+			res := runCLI(t, tc.args...)
 			if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
 				t.Errorf("want exit 2 mentioning %q, got %s", tc.want, res)
 			}
@@ -409,7 +411,7 @@ func TestConvertUsageErrors(t *testing.T) {
 
 func TestConvertMissingSource(t *testing.T) {
 	dir := t.TempDir()
-	res := socify(t, "convert", "--no-cache", "oci-archive:"+filepath.Join(dir, "nope.tar"), "oci-archive:"+filepath.Join(dir, "out.tar"))
+	res := runCLI(t, "convert", "--no-cache", "oci-archive:"+filepath.Join(dir, "nope.tar"), "oci-archive:"+filepath.Join(dir, "out.tar"))
 	if res.code != exitFailure || !strings.Contains(res.stderr, "nope.tar") {
 		t.Fatalf("want exit 1 naming the file: %s", res)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/socify/socify/pkg/socify"
 )
 
 // The documentation and packaging files are part of the product: these
@@ -680,7 +682,7 @@ func TestActionSteps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("report output: %v", err)
 	}
-	var co convertOutput
+	var co socify.Result
 	if err := json.Unmarshal(rep, &co); err != nil || co.Digest != r.Top.Digest {
 		t.Errorf("report file: %v %s", err, rep)
 	}
@@ -761,7 +763,7 @@ func TestREADMEOutput(t *testing.T) {
 	old := version
 	t.Cleanup(func() { version = old })
 	version = "dev"
-	res := socify(t, "convert", "--no-cache", "oci-archive:example.tar", "oci-archive:example-soci.tar")
+	res := runCLI(t, "convert", "--no-cache", "oci-archive:example.tar", "oci-archive:example-soci.tar")
 	if res.code != 0 {
 		t.Fatal(res)
 	}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/socify/socify/pkg/socify"
 )
 
 // Exit codes. They are part of the interface: CI scripts branch on them, and
@@ -62,6 +65,10 @@ func exitCodeOf(ctx context.Context, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	var ae *socify.ArgError
+	if errors.As(err, &ae) {
+		return exitUsage
+	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
 		return exitInterrupted
 	}
@@ -73,4 +80,15 @@ func exitCodeOf(ctx context.Context, err error) int {
 		return code
 	}
 	return exitFailure
+}
+
+// errorMessage is how run prints err: the library names options the way
+// the flags are named, without the dashes.
+func errorMessage(err error) string {
+	msg := err.Error()
+	var ae *socify.ArgError
+	if errors.As(err, &ae) && ae.Arg != "" && ae.Arg[0] >= 'a' && ae.Arg[0] <= 'z' {
+		msg = strings.Replace(msg, ae.Error(), "--"+ae.Error(), 1)
+	}
+	return msg
 }

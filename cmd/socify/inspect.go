@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/verify"
 )
 
@@ -99,28 +96,20 @@ func checkAction(c *cli.Context, full bool) error {
 	if c.NArg() != 1 {
 		return usageErrorf("%s takes one REF argument, got %d", cmd, c.NArg())
 	}
-	ref, err := location.ParseReference(c.Args().First())
-	if err != nil {
-		return usageErrorf("REF: %v", err)
-	}
-	ctx := c.Context
-	access, err := newRegistryAccess(c, s, ref)
-	if err != nil {
-		return err
-	}
-	var opts []verify.Option
+	ref := c.Args().First()
+	var vopts []verify.Option
 	for _, p := range listOf(c, "platform") {
 		pl, err := v1.ParsePlatform(p)
 		if err != nil {
 			return usageErrorf("--platform: %v", err)
 		}
-		opts = append(opts, verify.WithPlatforms(*pl))
+		vopts = append(vopts, verify.WithPlatforms(*pl))
 	}
 	minSize := c.Int64("min-layer-size")
 	if minSize < 0 {
 		return usageErrorf("--min-layer-size must not be negative, got %d", minSize)
 	}
-	opts = append(opts, verify.WithMinLayerSize(minSize))
+	vopts = append(vopts, verify.WithMinLayerSize(minSize))
 	if full {
 		jobs := c.Int("jobs")
 		if jobs < 0 {
@@ -129,39 +118,18 @@ func checkAction(c *cli.Context, full bool) error {
 		if jobs == 0 {
 			jobs = runtime.NumCPU()
 		}
-		opts = append(opts, verify.WithDeep(c.Bool("deep")), verify.WithConcurrency(jobs))
+		vopts = append(vopts, verify.WithDeep(c.Bool("deep")), verify.WithConcurrency(jobs))
 	}
-
-	src, err := access.openSource(ctx, s, ref)
+	opts, err := registryOptions(c, s)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	if ref.Kind == location.Registry {
-		// The snapshotter fetches a SOCI index by digest from the image's
-		// repository, so an index the image index does not list still counts.
-		r, err := name.ParseReference(ref.Ref, access.nameOptions()...)
-		if err != nil {
-			return usageErrorf("REF: %v", err)
-		}
-		ro, err := access.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, verify.WithManifestFetcher(func(ctx context.Context, h v1.Hash) (v1.Image, error) {
-			return remote.Image(r.Context().Digest(h.String()), append(ro, remote.WithContext(ctx))...)
-		}))
-	}
+	opts = append(opts, socify.WithVerifyOptions(vopts...))
 
 	if !full {
-		var rep *verify.InspectReport
-		if src.Index != nil {
-			rep, err = verify.Inspect(ctx, src.Index, opts...)
-		} else {
-			rep, err = verify.InspectImage(ctx, src.Image, opts...)
-		}
+		rep, err := socify.Inspect(c.Context, ref, opts...)
 		if err != nil {
-			return fmt.Errorf("inspecting %s: %w", ref, err)
+			return err
 		}
 		s.close()
 		if s.format == formatJSON {
@@ -169,15 +137,9 @@ func checkAction(c *cli.Context, full bool) error {
 		}
 		return rep.WriteText(s.stdout)
 	}
-
-	var rep *verify.VerifyReport
-	if src.Index != nil {
-		rep, err = verify.Verify(ctx, src.Index, opts...)
-	} else {
-		rep, err = verify.VerifyImage(ctx, src.Image, opts...)
-	}
+	rep, err := socify.Verify(c.Context, ref, opts...)
 	if err != nil {
-		return fmt.Errorf("verifying %s: %w", ref, err)
+		return err
 	}
 	s.close()
 	if s.format == formatJSON {

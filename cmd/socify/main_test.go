@@ -49,9 +49,9 @@ type result struct {
 	stdout, stderr string
 }
 
-// socify runs the CLI in-process with args, as the shell would run
+// runCLI runs the CLI in-process with args, as the shell would run
 // "socify args...".
-func socify(t *testing.T, args ...string) result {
+func runCLI(t *testing.T, args ...string) result {
 	t.Helper()
 	return socifyStdin(t, nil, args...)
 }
@@ -86,7 +86,7 @@ func TestUsageErrors(t *testing.T) {
 		{"get-file layer on stdin", []string{"ztoc", "get-file", "z", "-", "p"}, "LAYER must be a file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := socify(t, tc.args...)
+			r := runCLI(t, tc.args...)
 			if r.code != exitUsage {
 				t.Fatalf("want exit %d, got %s", exitUsage, r)
 			}
@@ -101,7 +101,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestJSONErrorObject(t *testing.T) {
-	r := socify(t, "--output", "json", "ztoc", "info", "/nonexistent/x.ztoc")
+	r := runCLI(t, "--output", "json", "ztoc", "info", "/nonexistent/x.ztoc")
 	if r.code != exitFailure {
 		t.Fatalf("want exit 1, got %s", r)
 	}
@@ -112,7 +112,7 @@ func TestJSONErrorObject(t *testing.T) {
 }
 
 func TestNoArgumentsShowsHelp(t *testing.T) {
-	r := socify(t)
+	r := runCLI(t)
 	if r.code != exitOK || !strings.Contains(r.stdout, "COMMANDS:") {
 		t.Fatalf("bare socify should print help, got %s", r)
 	}
@@ -130,7 +130,7 @@ func TestEveryCommandHelpHasExample(t *testing.T) {
 			}
 			p := append(append([]string{}, path...), c.Name)
 			t.Run(strings.Join(p, " "), func(t *testing.T) {
-				r := socify(t, append(p, "--help")...)
+				r := runCLI(t, append(p, "--help")...)
 				if r.code != exitOK {
 					t.Fatalf("--help failed: %s", r)
 				}
@@ -142,28 +142,28 @@ func TestEveryCommandHelpHasExample(t *testing.T) {
 		}
 	}
 	walk(nil, app.Commands)
-	if r := socify(t, "--help"); !strings.Contains(r.stdout, "EXIT CODES:") {
+	if r := runCLI(t, "--help"); !strings.Contains(r.stdout, "EXIT CODES:") {
 		t.Errorf("socify --help does not document the exit codes:\n%s", r.stdout)
 	}
 }
 
 func TestVersion(t *testing.T) {
-	r := socify(t, "version")
+	r := runCLI(t, "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "socify ") {
 		t.Fatalf("version: %s", r)
 	}
 	for _, args := range [][]string{{"version", "--output", "json"}, {"--output", "json", "version"}, {"version", "--output=json"}} {
-		r = socify(t, args...)
+		r = runCLI(t, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, `"version": "`) || !strings.Contains(r.stdout, `"goVersion"`) {
 			t.Errorf("%v: %s", args, r)
 		}
 	}
 	t.Setenv("SOCIFY_OUTPUT", "json")
-	if r = socify(t, "version"); !strings.Contains(r.stdout, `"version": "`) {
+	if r = runCLI(t, "version"); !strings.Contains(r.stdout, `"version": "`) {
 		t.Errorf("SOCIFY_OUTPUT=json ignored: %s", r)
 	}
 	// A flag on the command line wins over the environment.
-	if r = socify(t, "version", "--output", "text"); !strings.HasPrefix(r.stdout, "socify ") {
+	if r = runCLI(t, "version", "--output", "text"); !strings.HasPrefix(r.stdout, "socify ") {
 		t.Errorf("--output text did not override SOCIFY_OUTPUT: %s", r)
 	}
 }

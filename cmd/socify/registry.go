@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/ecr"
-	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/registry"
+	"github.com/socify/socify/pkg/socify"
 )
 
 // registryFlags are the flags of every command that talks to registries.
@@ -61,34 +57,16 @@ func registryFlags() []cli.Flag {
 	}
 }
 
-// registryAccess is how a command reaches registries: one credential chain
-// (explicit --username first, then Amazon ECR, then the docker
-// configuration and credential helpers) and the retrying, resuming
-// transport, shared by the source and the destination.
-type registryAccess struct {
-	hosts     []string // registries named on the command line
-	plainHTTP bool
-	chain     *ecr.Chain
-	opts      []registry.Option
-}
-
-// newRegistryAccess reads the registry flags. refs are the references named
-// on the command line: --insecure, --plain-http and explicit credentials
-// apply to their registries only.
-func newRegistryAccess(c *cli.Context, s *session, refs ...location.Reference) (*registryAccess, error) {
-	a := &registryAccess{plainHTTP: c.Bool("plain-http")}
-	for _, r := range refs {
-		if r.Kind != location.Registry || r.Ref == "" {
-			continue
-		}
-		ref, err := name.ParseReference(r.Ref)
-		if err != nil {
-			return nil, usageErrorf("%s: %v", r, err)
-		}
-		a.hosts = append(a.hosts, ref.Context().RegistryStr())
+// registryOptions maps the registry flags to library options: the default
+// credential chain (explicit --username first, then Amazon ECR, then the
+// docker configuration and credential helpers) and per-registry TLS.
+func registryOptions(c *cli.Context, s *session) ([]socify.Option, error) {
+	opts := []socify.Option{
+		socify.WithLogger(s.libLogger()),
+		socify.WithInsecure(c.Bool("insecure")),
+		socify.WithPlainHTTP(c.Bool("plain-http")),
+		socify.WithRegistryOptions(registry.WithUserAgent("socify/" + currentBuildInfo().Version)),
 	}
-
-	var explicit authn.Keychain
 	user := c.String("username")
 	switch {
 	case c.Bool("password-stdin") && user == "":
@@ -98,9 +76,8 @@ func newRegistryAccess(c *cli.Context, s *session, refs ...location.Reference) (
 		if err != nil {
 			return nil, err
 		}
-		explicit = ecr.Explicit(user, pw, a.hosts...)
+		opts = append(opts, socify.WithCredentials(user, pw))
 	}
-
 	var ecrOpts []ecr.Option
 	if p := c.String("aws-profile"); p != "" {
 		ecrOpts = append(ecrOpts, ecr.WithProfile(p))
@@ -108,42 +85,7 @@ func newRegistryAccess(c *cli.Context, s *session, refs ...location.Reference) (
 	if r := c.String("aws-region"); r != "" {
 		ecrOpts = append(ecrOpts, ecr.WithRegion(r))
 	}
-	ecrOpts = append(ecrOpts, ecr.WithOnToken(func(e ecr.TokenEvent) {
-		if e.Err != nil {
-			s.log.Warn("ECR token request failed", "registry", e.Host, "region", e.Region, "err", e.Err)
-			return
-		}
-		s.log.Debug("ECR token", "registry", e.Host, "region", e.Region, "refresh", e.Refresh, "expires", e.ExpiresAt)
-	}))
-	// Explicit credentials come first: a user who types them means them,
-	// whatever ~/.docker/config.json holds for the same registry.
-	a.chain = ecr.NewChain(
-		ecr.Link{Source: ecr.SourceExplicit, Keychain: explicit},
-		ecr.Link{Source: ecr.SourceECR, Keychain: ecr.NewKeychain(ecrOpts...)},
-		ecr.Link{Source: ecr.SourceDocker, Keychain: authn.DefaultKeychain},
-	)
-
-	a.opts = []registry.Option{
-		registry.WithKeychain(a.chain),
-		registry.WithUserAgent("socify/" + currentBuildInfo().Version),
-		registry.WithOnRetry(func(e registry.RetryEvent) {
-			args := []any{"attempt", e.Attempt, "method", e.Method, "url", e.URL, "wait", e.Wait}
-			if e.Status != 0 {
-				args = append(args, "status", e.Status)
-			}
-			if e.Err != nil {
-				args = append(args, "err", e.Err)
-			}
-			s.log.Warn("registry request failed, retrying", args...)
-		}),
-		registry.WithOnResume(func(e registry.ResumeEvent) {
-			s.log.Warn("blob download broke, resuming", "blob", e.Digest, "offset", e.Offset, "resume", e.Resume, "err", e.Err)
-		}),
-	}
-	if c.Bool("insecure") {
-		a.opts = append(a.opts, registry.WithInsecureHosts(a.hosts...))
-	}
-	return a, nil
+	return append(opts, socify.WithDefaultKeychain(ecrOpts...)), nil
 }
 
 // readPassword takes the password from stdin (--password-stdin) or from
@@ -165,70 +107,6 @@ func readPassword(c *cli.Context, stdin io.Reader) (string, error) {
 		return pw, nil
 	}
 	return "", usageErrorf("--username needs a password: pipe it to --password-stdin or set %s", envName("password"))
-}
-
-// nameOptions make references to the named registries speak plain HTTP
-// when --plain-http is given.
-func (a *registryAccess) nameOptions() []name.Option {
-	if a.plainHTTP {
-		return []name.Option{name.Insecure}
-	}
-	return nil
-}
-
-// remoteOptions are go-containerregistry options with socify's transport
-// (retries, Retry-After, per-host TLS) and credential chain.
-func (a *registryAccess) remoteOptions(ctx context.Context, extra ...registry.Option) ([]remote.Option, error) {
-	return registry.RemoteOptions(ctx, append(append([]registry.Option{}, a.opts...), extra...)...)
-}
-
-// transportOptions configure pkg/location sources and sinks.
-func (a *registryAccess) transportOptions(ctx context.Context, s *session, extra ...remote.Option) ([]location.Option, error) {
-	ro, err := a.remoteOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return []location.Option{
-		location.WithRemoteOptions(append(ro, extra...)...),
-		location.WithNameOptions(a.nameOptions()...),
-		location.WithLogger(s.libLogger()),
-	}, nil
-}
-
-// openSource opens SRC; a registry image's layers are wrapped so that a
-// broken download resumes with a Range request instead of failing.
-func (a *registryAccess) openSource(ctx context.Context, s *session, ref location.Reference) (*location.Source, error) {
-	topts, err := a.transportOptions(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	src, err := location.Open(ctx, ref, topts...)
-	if err != nil {
-		return nil, a.mapError(err, registry.OpPull, ref)
-	}
-	if ref.Kind == location.Registry {
-		r, err := name.ParseReference(ref.Ref, a.nameOptions()...)
-		if err != nil {
-			src.Close()
-			return nil, err
-		}
-		if src.Index != nil {
-			src.Index = registry.WrapIndex(ctx, src.Index, r.Context(), a.opts...)
-		}
-		if src.Image != nil {
-			src.Image = registry.WrapImage(ctx, src.Image, r.Context(), a.opts...)
-		}
-	}
-	return src, nil
-}
-
-// mapError turns registry errors into plain messages with hints; other
-// errors pass unchanged.
-func (a *registryAccess) mapError(err error, op registry.Op, ref location.Reference) error {
-	if ref.Kind != location.Registry {
-		return err
-	}
-	return registry.MapError(err, op, ref.Ref)
 }
 
 // registryExitCode maps the registry errors users act on differently.

@@ -110,7 +110,7 @@ func TestZtocBuildMatchesSoci(t *testing.T) {
 		t.Run(v.Case+"@"+strconv.FormatInt(v.SpanSize, 10), func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out.ztoc")
-			r := socify(t, append(buildArgs(v, out), "--output", "json")...)
+			r := runCLI(t, append(buildArgs(v, out), "--output", "json")...)
 			if r.code != 0 {
 				t.Fatalf("ztoc build: %s", r)
 			}
@@ -135,7 +135,7 @@ func TestZtocBuildMatchesSoci(t *testing.T) {
 
 func TestZtocBuildToStdout(t *testing.T) {
 	v := loadVectors(t)[0]
-	r := socify(t, buildArgs(v, "-")...)
+	r := runCLI(t, buildArgs(v, "-")...)
 	if r.code != 0 {
 		t.Fatalf("ztoc build -o -: %s", r)
 	}
@@ -156,7 +156,7 @@ func TestZtocBuildFromEnvironment(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out.ztoc")
 		t.Setenv("SOCIFY_SPAN_SIZE", strconv.FormatInt(v.SpanSize, 10))
 		t.Setenv("SOCIFY_BUILD_TOOL_IDENTIFIER", v.Tool)
-		if r := socify(t, "ztoc", "build", v.layer(), "-o", out); r.code != 0 {
+		if r := runCLI(t, "ztoc", "build", v.layer(), "-o", out); r.code != 0 {
 			t.Fatalf("%s", r)
 		}
 		if got := fileDigest(t, out); got != v.ZtocDigest {
@@ -211,7 +211,7 @@ func TestZtocBuildFailuresLeaveNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r := socify(t, append([]string{"ztoc", "build", "-o", out}, tc.args...)...)
+			r := runCLI(t, append([]string{"ztoc", "build", "-o", out}, tc.args...)...)
 			if r.code != exitFailure {
 				t.Fatalf("want exit 1, got %s", r)
 			}
@@ -234,7 +234,7 @@ func TestZtocBuildFailuresLeaveNothing(t *testing.T) {
 func TestZtocInfo(t *testing.T) {
 	for _, v := range loadVectors(t) {
 		t.Run(v.Case+"@"+strconv.FormatInt(v.SpanSize, 10), func(t *testing.T) {
-			r := socify(t, "ztoc", "info", v.ztoc())
+			r := runCLI(t, "ztoc", "info", v.ztoc())
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
@@ -268,7 +268,7 @@ func TestZtocInfo(t *testing.T) {
 					t.Errorf("bad span %+v", sp)
 				}
 			}
-			txt := socify(t, "ztoc", "info", "--output", "text", v.ztoc())
+			txt := runCLI(t, "ztoc", "info", "--output", "text", v.ztoc())
 			if txt.code != 0 || !strings.Contains(txt.stdout, "build tool identifier: "+v.Tool) ||
 				!strings.Contains(txt.stdout, "spans:                 "+strconv.Itoa(s.MaxSpanID+1)) {
 				t.Errorf("text info:\n%s", txt)
@@ -340,7 +340,7 @@ func TestZtocList(t *testing.T) {
 		}
 		t.Run(v.Case, func(t *testing.T) {
 			hdrs, _ := tarEntries(t, v)
-			r := socify(t, "ztoc", "list", v.ztoc())
+			r := runCLI(t, "ztoc", "list", v.ztoc())
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
@@ -364,7 +364,7 @@ func TestZtocList(t *testing.T) {
 					t.Errorf("device %s listed without major,minor", h.Name)
 				}
 			}
-			js := socify(t, "ztoc", "list", "--output", "json", v.ztoc())
+			js := runCLI(t, "ztoc", "list", "--output", "json", v.ztoc())
 			var entries []entryJSON
 			if err := json.Unmarshal([]byte(js.stdout), &entries); err != nil || len(entries) != len(hdrs) {
 				t.Fatalf("json list (%v): %s", err, js)
@@ -433,7 +433,7 @@ func TestZtocGetFile(t *testing.T) {
 					continue
 				}
 				n++
-				r := socify(t, "ztoc", "get-file", v.ztoc(), v.layer(), h.Name)
+				r := runCLI(t, "ztoc", "get-file", v.ztoc(), v.layer(), h.Name)
 				if r.code != 0 {
 					t.Errorf("get-file %s: %s", h.Name, r)
 					continue
@@ -471,7 +471,7 @@ func TestZtocGetFileOutputAndErrors(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "file.bin")
 	// The name without "./" and with a leading "/" finds the same entry.
-	r := socify(t, "ztoc", "get-file", v.ztoc(), v.layer(), "/"+strings.TrimPrefix(name, "./"), "-o", out, "--output", "json")
+	r := runCLI(t, "ztoc", "get-file", v.ztoc(), v.layer(), "/"+strings.TrimPrefix(name, "./"), "-o", out, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
@@ -503,7 +503,7 @@ func TestZtocGetFileOutputAndErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			outDir := t.TempDir()
-			r := socify(t, append([]string{"ztoc", "get-file", "-o", filepath.Join(outDir, "x")}, tc.args...)...)
+			r := runCLI(t, append([]string{"ztoc", "get-file", "-o", filepath.Join(outDir, "x")}, tc.args...)...)
 			if r.code != exitFailure || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("want exit 1 mentioning %q, got %s", tc.want, r)
 			}

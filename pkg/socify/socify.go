@@ -1,0 +1,300 @@
+// Package socify is socify as a library: the three jobs of the CLI, each one
+// function over images named the way skopeo names them (see
+// location.ParseReference):
+//
+//	res, err := socify.Convert(ctx, "oci-archive:app.tar", "registry.example.com/app:1.0-soci")
+//	rep, err := socify.Inspect(ctx, "registry.example.com/app:1.0-soci")
+//	rep, err := socify.Verify(ctx, "registry.example.com/app:1.0-soci")
+//
+// Everything the socify CLI decides is made here: where the result goes
+// (a registry source converts into its own repository, tagged by the tag
+// template), the credential chain (explicit credentials, then Amazon ECR,
+// then the docker configuration), resumable reads of remote layers, the
+// choice of sink, and the validation of options. The CLI maps its flags to
+// Options and prints the Result.
+package socify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/registry"
+	"github.com/socify/socify/pkg/verify"
+)
+
+// Convert converts the image src into a SOCI-enabled image written to dst.
+// dst may be empty for a registry source (the same repository, tag from the
+// tag template), with WithInPlace, or with WithDryRun. The result (partly
+// filled) is returned with the error too, so that a caller can report what
+// was done before the failure.
+func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	p, err := planDestination(src, dst, o)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAccess(o, p.src, p.dst)
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.open(ctx, p.src)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	o.log.Info("source", "image", p.src.String(), "digest", s.Descriptor.Digest.String(), "mediaType", string(s.Descriptor.MediaType))
+	if p.dst.Kind == location.Registry {
+		if p.dst, err = p.registryDestination(o, s.Descriptor.Digest, a.nameOptions()); err != nil {
+			return nil, err
+		}
+	}
+
+	copts := append([]convert.Option{
+		convert.WithLogger(o.log),
+		convert.WithImageName(p.src.String()),
+		convert.WithProgress(fromConvert(o.progress)),
+	}, o.convert...)
+	var (
+		idx v1.ImageIndex
+		rep *convert.Report
+	)
+	if s.Index != nil {
+		idx, rep, err = convert.Convert(ctx, s.Index, copts...)
+	} else {
+		idx, rep, err = convert.ConvertImage(ctx, s.Image, copts...)
+	}
+	res := &Result{Source: p.src.String(), DryRun: o.dryRun, Conversion: rep}
+	if p.dst.Kind != "" {
+		res.Destination = p.dst.String()
+	}
+	if err != nil {
+		return res, a.mapError(err, registry.OpPull, p.src)
+	}
+	res.Digest = rep.Result.Digest.String()
+	res.AlreadySoci = rep.Result.Digest == rep.Source.Digest
+	if o.dryRun {
+		return res, nil
+	}
+	if err := write(ctx, o, a, p, s, idx, res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// write stores the result, then tags the children.
+func write(ctx context.Context, o *options, a *access, p *plan, s *location.Source, idx v1.ImageIndex, res *Result) error {
+	dest := p.dst.String()
+	if p.dst.Kind == location.Registry {
+		dest = p.dst.Ref
+	}
+	o.progress(Event{Kind: EventWriteStart, Destination: dest, Registry: p.dst.Kind == location.Registry})
+	var extra []remote.Option
+	stop := func() {}
+	if p.dst.Kind == location.Registry {
+		updates := make(chan v1.Update, 16)
+		done := make(chan struct{})
+		extra = append(extra, remote.WithProgress(updates))
+		go func() {
+			defer close(done)
+			for u := range updates {
+				o.progress(Event{Kind: EventWriteProgress, Destination: dest, Total: u.Total, Complete: u.Complete})
+			}
+		}()
+		stop = func() { <-done }
+	}
+	lopts, err := a.locationOptions(ctx, extra...)
+	if err != nil {
+		return err
+	}
+	if p.dst.Kind != location.Registry {
+		lopts = append(lopts, location.WithProgress(func(pr location.Progress) {
+			o.progress(Event{Kind: EventWriteProgress, Destination: dest, Total: pr.Total, Complete: pr.Complete})
+		}))
+	}
+	var sink location.Sink
+	if o.inPlace {
+		sink, err = s.InPlaceSink(lopts...)
+	} else {
+		sink, err = location.NewSink(p.dst, lopts...)
+	}
+	if err != nil {
+		return err
+	}
+	wr, err := sink.Write(ctx, idx)
+	stop()
+	if err != nil {
+		err = a.mapError(err, registry.OpPush, p.dst)
+		o.progress(Event{Kind: EventWriteDone, Destination: dest, Err: err})
+		return err
+	}
+	o.progress(Event{Kind: EventWriteDone, Destination: dest})
+	res.Reference = wr.Reference
+	res.Write = &WriteReport{
+		BlobsWritten: wr.BlobsWritten, BlobsLinked: wr.BlobsLinked, BlobsExisting: wr.BlobsExisting,
+		BytesWritten: wr.BytesWritten, Warnings: wr.Warnings,
+	}
+	res.Changed = wr.BlobsWritten > 0 || wr.BlobsLinked > 0 || wr.BytesWritten > 0
+	for _, w := range wr.Warnings {
+		o.log.Warn(w)
+	}
+	if o.tagChildren {
+		tags, err := tagChildren(ctx, a, p.dst, idx, res.Conversion)
+		res.ChildTags = tags
+		if err != nil {
+			return a.mapError(err, registry.OpPush, p.dst)
+		}
+	}
+	return nil
+}
+
+// tagChildren tags each converted per-platform manifest of the result.
+func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.ImageIndex, rep *convert.Report) ([]string, error) {
+	ref, err := name.NewTag(dst.Ref, a.nameOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	var platforms []v1.Platform
+	var manifests []v1.Hash
+	for _, p := range rep.Platforms {
+		if p.SociIndex == "" || p.Manifest == "" {
+			continue
+		}
+		pl, err := v1.ParsePlatform(p.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("platform %q: %w", p.Platform, err)
+		}
+		h, err := v1.NewHash(p.Manifest.String())
+		if err != nil {
+			return nil, err
+		}
+		platforms = append(platforms, *pl)
+		manifests = append(manifests, h)
+	}
+	tags, err := registry.ChildTags(ref.TagStr(), platforms)
+	if err != nil {
+		return nil, err
+	}
+	ro, err := a.remoteOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	for i, t := range tags {
+		img, err := findImage(idx, manifests[i])
+		if err != nil {
+			return done, err
+		}
+		tr := ref.Context().Tag(t)
+		if err := remote.Tag(tr, img, ro...); err != nil {
+			return done, fmt.Errorf("tagging %s: %w", tr, err)
+		}
+		done = append(done, tr.String())
+	}
+	return done, nil
+}
+
+// findImage finds the manifest h in idx or an index nested in it.
+func findImage(idx v1.ImageIndex, h v1.Hash) (v1.Image, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range m.Manifests {
+		switch {
+		case d.Digest == h:
+			return idx.Image(h)
+		case d.MediaType.IsIndex():
+			sub, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if img, err := findImage(sub, h); err == nil {
+				return img, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("manifest %s is not in the result", h)
+}
+
+// Inspect describes the SOCI state of the image src without reading layer
+// data (see verify.Inspect).
+func Inspect(ctx context.Context, src string, opts ...Option) (*verify.InspectReport, error) {
+	var rep *verify.InspectReport
+	err := check(ctx, src, opts, func(s *location.Source, vopts []verify.Option) (err error) {
+		if s.Index != nil {
+			rep, err = verify.Inspect(ctx, s.Index, vopts...)
+		} else {
+			rep, err = verify.InspectImage(ctx, s.Image, vopts...)
+		}
+		if err != nil {
+			return fmt.Errorf("inspecting %s: %w", src, err)
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// Verify checks that the SOCI snapshotter will lazily load the image src
+// (see verify.Verify). Problems with the image are in the report, not the
+// error: test VerifyReport.OK.
+func Verify(ctx context.Context, src string, opts ...Option) (*verify.VerifyReport, error) {
+	var rep *verify.VerifyReport
+	err := check(ctx, src, opts, func(s *location.Source, vopts []verify.Option) (err error) {
+		if s.Index != nil {
+			rep, err = verify.Verify(ctx, s.Index, vopts...)
+		} else {
+			rep, err = verify.VerifyImage(ctx, s.Image, vopts...)
+		}
+		if err != nil {
+			return fmt.Errorf("verifying %s: %w", src, err)
+		}
+		return nil
+	})
+	return rep, err
+}
+
+func check(ctx context.Context, src string, opts []Option, run func(*location.Source, []verify.Option) error) error {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return err
+	}
+	ref, err := location.ParseReference(src)
+	if err != nil {
+		return &ArgError{Arg: "REF", Err: err}
+	}
+	a, err := newAccess(o, ref)
+	if err != nil {
+		return err
+	}
+	s, err := a.open(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	vopts := o.verify
+	if ref.Kind == location.Registry {
+		// The snapshotter fetches a SOCI index by digest from the image's
+		// repository, so an index the image index does not list still counts.
+		r, err := name.ParseReference(ref.Ref, a.nameOptions()...)
+		if err != nil {
+			return &ArgError{Arg: "REF", Err: err}
+		}
+		ro, err := a.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		vopts = append(vopts, verify.WithManifestFetcher(func(ctx context.Context, h v1.Hash) (v1.Image, error) {
+			return remote.Image(r.Context().Digest(h.String()), append(ro, remote.WithContext(ctx))...)
+		}))
+	}
+	return run(s, vopts)
+}
