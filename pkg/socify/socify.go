@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/socify/socify/pkg/convert"
@@ -229,12 +231,8 @@ func findImage(idx v1.ImageIndex, h v1.Hash) (v1.Image, error) {
 // data (see verify.Inspect).
 func Inspect(ctx context.Context, src string, opts ...Option) (*verify.InspectReport, error) {
 	var rep *verify.InspectReport
-	err := check(ctx, src, opts, func(s *location.Source, vopts []verify.Option) (err error) {
-		if s.Index != nil {
-			rep, err = verify.Inspect(ctx, s.Index, vopts...)
-		} else {
-			rep, err = verify.InspectImage(ctx, s.Image, vopts...)
-		}
+	err := check(ctx, src, opts, func(idx v1.ImageIndex, vopts []verify.Option) (err error) {
+		rep, err = verify.Inspect(ctx, idx, vopts...)
 		if err != nil {
 			return fmt.Errorf("inspecting %s: %w", src, err)
 		}
@@ -248,12 +246,8 @@ func Inspect(ctx context.Context, src string, opts ...Option) (*verify.InspectRe
 // error: test VerifyReport.OK.
 func Verify(ctx context.Context, src string, opts ...Option) (*verify.VerifyReport, error) {
 	var rep *verify.VerifyReport
-	err := check(ctx, src, opts, func(s *location.Source, vopts []verify.Option) (err error) {
-		if s.Index != nil {
-			rep, err = verify.Verify(ctx, s.Index, vopts...)
-		} else {
-			rep, err = verify.VerifyImage(ctx, s.Image, vopts...)
-		}
+	err := check(ctx, src, opts, func(idx v1.ImageIndex, vopts []verify.Option) (err error) {
+		rep, err = verify.Verify(ctx, idx, vopts...)
 		if err != nil {
 			return fmt.Errorf("verifying %s: %w", src, err)
 		}
@@ -262,7 +256,7 @@ func Verify(ctx context.Context, src string, opts ...Option) (*verify.VerifyRepo
 	return rep, err
 }
 
-func check(ctx context.Context, src string, opts []Option, run func(*location.Source, []verify.Option) error) error {
+func check(ctx context.Context, src string, opts []Option, run func(v1.ImageIndex, []verify.Option) error) error {
 	o, err := makeOptions(opts)
 	if err != nil {
 		return err
@@ -296,5 +290,12 @@ func check(ctx context.Context, src string, opts []Option, run func(*location.So
 			return remote.Image(r.Context().Digest(h.String()), append(ro, remote.WithContext(ctx))...)
 		}))
 	}
-	return run(s, vopts)
+	idx := s.Index
+	if s.Image != nil {
+		// A lone manifest: checked as what it is, wrapped only to give
+		// verify its one input type.
+		idx = mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: s.Image})
+		vopts = append(vopts, verify.WithWrapped(true))
+	}
+	return run(idx, vopts)
 }

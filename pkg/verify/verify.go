@@ -44,6 +44,7 @@ type options struct {
 	deep         bool
 	concurrency  int
 	fetch        ManifestFetcher
+	wrapped      bool
 }
 
 func makeOptions(opts []Option) options {
@@ -80,6 +81,12 @@ func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n
 // WithManifestFetcher fetches SOCI indexes that the image index does not list.
 func WithManifestFetcher(f ManifestFetcher) Option { return func(o *options) { o.fetch = f } }
 
+// WithWrapped says that idx was made in memory around the single image
+// manifest the reference names (location.Source.Wrapped): the report
+// describes that manifest (InspectReport.Index false) and warns that
+// nothing reachable from the tag references its SOCI index.
+func WithWrapped(wrapped bool) Option { return func(o *options) { o.wrapped = wrapped } }
+
 // Inspect describes the SOCI state of every platform of idx. It reads
 // manifests, SOCI indexes and zTOCs, never layers, and runs every check that
 // needs no layer bytes. The error is for an unreadable index or a cancelled
@@ -93,16 +100,6 @@ func Inspect(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*InspectRe
 	return &c.rep, nil
 }
 
-// InspectImage is Inspect for a reference that names a single image manifest.
-func InspectImage(ctx context.Context, img v1.Image, opts ...Option) (*InspectReport, error) {
-	c := newChecker(makeOptions(opts))
-	if err := c.walkImageRoot(ctx, img); err != nil {
-		return nil, err
-	}
-	c.finish()
-	return &c.rep, nil
-}
-
 // Verify checks that the SOCI snapshotter will lazily load idx: everything
 // Inspect checks, then one streaming pass over each layer that has a zTOC.
 // The error is for an unreadable index or a cancelled context; problems with
@@ -110,18 +107,6 @@ func InspectImage(ctx context.Context, img v1.Image, opts ...Option) (*InspectRe
 func Verify(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*VerifyReport, error) {
 	c := newChecker(makeOptions(opts))
 	if err := c.walkIndexRoot(ctx, idx); err != nil {
-		return nil, err
-	}
-	return c.verify(ctx)
-}
-
-// VerifyImage is Verify for a reference that names a single image manifest.
-// Such an image works, but nothing reachable from the tag references its SOCI
-// index, so copies and registry garbage collection lose it (a warning); pass
-// WithManifestFetcher so the SOCI index can be fetched by digest.
-func VerifyImage(ctx context.Context, img v1.Image, opts ...Option) (*VerifyReport, error) {
-	c := newChecker(makeOptions(opts))
-	if err := c.walkImageRoot(ctx, img); err != nil {
 		return nil, err
 	}
 	return c.verify(ctx)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -468,13 +470,15 @@ func TestTagIsManifest(t *testing.T) {
 	img, err := top.Image(mustHash(t, pb.manifest))
 	must(t, err)
 
-	rep, err := VerifyImage(context.Background(), img)
+	// The reference names the manifest: the source wraps it in an index.
+	wrapped := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})
+	rep, err := Verify(context.Background(), wrapped, WithWrapped(true))
 	must(t, err)
 	if rep.OK() || len(problemsOf(rep.Warnings(), CheckImage)) != 1 || len(problemsOf(rep.Errors(), CheckSociIndex)) != 1 {
 		t.Fatalf("without a fetcher:\n%s", dump(rep.Problems()))
 	}
 	fetch := func(ctx context.Context, h v1.Hash) (v1.Image, error) { return top.Image(h) }
-	rep, err = VerifyImage(context.Background(), img, WithManifestFetcher(fetch), WithDeep(true))
+	rep, err = Verify(context.Background(), wrapped, WithWrapped(true), WithManifestFetcher(fetch), WithDeep(true))
 	must(t, err)
 	if !rep.OK() || len(rep.Errors()) > 0 || rep.Image.Index || len(problemsOf(rep.Warnings(), CheckImage)) != 1 {
 		t.Fatalf("with a fetcher:\n%s", dump(rep.Problems()))

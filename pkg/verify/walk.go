@@ -31,6 +31,13 @@ const maxZtocSize = 1 << 30
 const maxSmallBlob = 16 << 20
 
 func (c *checker) walkIndexRoot(ctx context.Context, idx v1.ImageIndex) error {
+	if c.o.wrapped {
+		img, err := wrappedImage(idx)
+		if err != nil {
+			return err
+		}
+		return c.walkImageRoot(ctx, img)
+	}
 	raw, err := idx.RawManifest()
 	if err != nil {
 		return fmt.Errorf("reading the image index: %w", err)
@@ -61,6 +68,22 @@ func (c *checker) walkIndexRoot(ctx context.Context, idx v1.ImageIndex) error {
 		return err
 	}
 	return c.checkPlatforms(ctx)
+}
+
+// wrappedImage is the one image manifest of an index made around it.
+func wrappedImage(idx v1.ImageIndex) (v1.Image, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading the image index: %w", err)
+	}
+	if len(m.Manifests) != 1 || !m.Manifests[0].MediaType.IsImage() {
+		return nil, fmt.Errorf("WithWrapped: the index lists %d manifests, want one image manifest", len(m.Manifests))
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading the image manifest %s: %w", m.Manifests[0].Digest, err)
+	}
+	return img, nil
 }
 
 func (c *checker) walkImageRoot(ctx context.Context, img v1.Image) error {
