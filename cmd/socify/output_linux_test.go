@@ -21,7 +21,7 @@ func TestZtocBuildToDevice(t *testing.T) {
 	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
 		t.Fatal(err)
 	}
-	if r := socify(t, "ztoc", "build", v.layer(), "-o", null); r.code != 0 {
+	if r := runCLI(t, "ztoc", "build", v.layer(), "-o", null); r.code != 0 {
 		t.Fatalf("%s", r)
 	}
 	fi, err := os.Lstat(null)
