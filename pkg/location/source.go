@@ -96,6 +96,9 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 			return nil, fmt.Errorf("open %s: %w", ref, serr)
 		}
 		if !fi.IsDir() {
+			if h := ref.hint(); h != "" {
+				return nil, fmt.Errorf("open %s: not a directory%s", ref, h)
+			}
 			return nil, fmt.Errorf("open %s: not a directory (an OCI archive is oci-archive:%s)", ref, ref.Path)
 		}
 		src.store = dirStore{root: ref.Path}
@@ -103,14 +106,14 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 	case Archive:
 		ts, terr := openTarStore(ref.Path)
 		if terr != nil {
-			return nil, fmt.Errorf("open %s: %w", ref, terr)
+			return nil, fmt.Errorf("open %s: %w%s", ref, terr, ref.hint())
 		}
 		src.store, src.closer = ts, ts
 		err = openLayout(ctx, src)
 	case DockerArchive:
 		ts, terr := openTarStore(ref.Path)
 		if terr != nil {
-			return nil, fmt.Errorf("open %s: %w", ref, terr)
+			return nil, fmt.Errorf("open %s: %w%s", ref, terr, ref.hint())
 		}
 		src.closer = ts
 		src.Image, src.Descriptor, err = openDockerArchive(ts, ref.Ref)
@@ -119,7 +122,7 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 	}
 	if err != nil {
 		src.Close()
-		return nil, fmt.Errorf("open %s: %w", ref, err)
+		return nil, fmt.Errorf("open %s: %w%s", ref, err, ref.hint())
 	}
 	for _, w := range src.Warnings {
 		o.logger.Warn(w, "source", ref.String())
