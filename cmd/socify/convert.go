@@ -182,9 +182,8 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 	}
 	switch {
 	case c.Bool("no-cache"):
-		copts = append(copts, convert.WithoutCache())
 	case c.String("cache-dir") != "":
-		copts = append(copts, convert.WithCache(c.String("cache-dir")))
+		copts = append(copts, convert.WithCacheStore(convert.NewDirCache(c.String("cache-dir"))))
 	default:
 		dir, err := convert.DefaultCacheDir()
 		if err != nil {
@@ -192,7 +191,7 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 			// rather than fail.
 			s.log.Warn("no user cache directory; converting without the zTOC cache", "err", err)
 		} else {
-			copts = append(copts, convert.WithCache(dir))
+			copts = append(copts, convert.WithCacheStore(convert.NewDirCache(dir)))
 		}
 	}
 	ropts, err := registryOptions(c, s)

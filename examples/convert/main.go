@@ -12,7 +12,6 @@ import (
 	"os"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/socify/socify/pkg/convert"
@@ -46,15 +45,7 @@ func run(ctx context.Context, srcName, dstName string, opts ...convert.Option) e
 	}
 	defer src.Close()
 
-	var (
-		result v1.ImageIndex
-		report *convert.Report
-	)
-	if src.Index != nil {
-		result, report, err = convert.Convert(ctx, src.Index, opts...)
-	} else {
-		result, report, err = convert.ConvertImage(ctx, src.Image, opts...)
-	}
+	result, report, err := convert.Convert(ctx, src.Index, opts...)
 	if err != nil {
 		return err
 	}

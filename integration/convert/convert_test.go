@@ -20,7 +20,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/integration/registrytest"
 	"github.com/socify/socify/pkg/convert"
@@ -63,10 +62,14 @@ func push(t *testing.T, reg *registrytest.Registry, vector, repo string) *locati
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src.Index != nil {
-		err = remote.WriteIndex(ref, src.Index)
+	if src.Wrapped {
+		// The source is the lone manifest, not the index wrapped around it.
+		var img v1.Image
+		if img, err = src.Index.Image(src.Descriptor.Digest); err == nil {
+			err = remote.Write(ref, img)
+		}
 	} else {
-		err = remote.Write(ref, src.Image)
+		err = remote.WriteIndex(ref, src.Index)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -76,16 +79,7 @@ func push(t *testing.T, reg *registrytest.Registry, vector, repo string) *locati
 
 func convertSource(t *testing.T, src *location.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
 	t.Helper()
-	var (
-		out v1.ImageIndex
-		rep *convert.Report
-		err error
-	)
-	if src.Index != nil {
-		out, rep, err = convert.Convert(context.Background(), src.Index, opts...)
-	} else {
-		out, rep, err = convert.ConvertImage(context.Background(), src.Image, opts...)
-	}
+	out, rep, err := convert.Convert(context.Background(), src.Index, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +187,7 @@ func TestRegistryToSameRepository(t *testing.T) {
 	}
 	// ... even for one platform only: the other keeps its SOCI index.
 	rep3, _ := convertRef(t, "docker://"+reg.Ref("app:v1-soci"), "docker://"+reg.Ref("app:v1-soci"),
-		append(sociOpts(), convert.WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "arm64"}))...)
+		append(sociOpts(), convert.WithPlatforms(v1.Platform{OS: "linux", Architecture: "arm64"}))...)
 	if rep3.Result.Digest.String() != img2Converted {
 		t.Fatalf("one-platform re-conversion changed the image: %s", rep3.Result.Digest)
 	}

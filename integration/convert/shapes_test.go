@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/integration/registrytest"
 	"github.com/socify/socify/pkg/convert"
@@ -250,7 +249,7 @@ func TestRegistryToLayoutAndBack(t *testing.T) {
 	}
 	// In place: the layout gets the image converted with other options.
 	src := open(t, "oci:"+dir+":app-soci")
-	out, _ := convertSource(t, src, convert.WithMinLayerSize(0), convert.WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "arm64"}))
+	out, _ := convertSource(t, src, convert.WithMinLayerSize(0), convert.WithPlatforms(v1.Platform{OS: "linux", Architecture: "arm64"}))
 	sink, err := src.InPlaceSink()
 	if err != nil {
 		t.Fatal(err)

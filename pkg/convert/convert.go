@@ -1,7 +1,7 @@
 // Package convert turns a container image into a SOCI-enabled image (SOCI
 // index manifest v2), the way `soci convert` does, on go-containerregistry
-// types: the source is a v1.ImageIndex (or a v1.Image, wrapped in an index as
-// soci does) and so is the result, ready for remote.WriteIndex, layout
+// types: the source is a v1.ImageIndex (a lone image is wrapped in an index as
+// soci does, see location.WrapImage) and so is the result, ready for remote.WriteIndex, layout
 // writers or pkg/location sinks.
 //
 // Each layer that qualifies is read once, as a stream, by the zTOC builder,
@@ -34,7 +34,6 @@ package convert
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,10 +58,16 @@ import (
 )
 
 // Convert converts every selected platform of src and returns the
-// SOCI-enabled image index. The report is returned (partly filled) on error
-// too.
+// SOCI-enabled image index. A lone image manifest is converted as the
+// one-entry index soci wraps it in (location.WrapImage makes it; the report
+// then has Wrapped set and Source names the manifest). The report is returned
+// (partly filled) on error too, except for an invalid option, which fails
+// before anything is read.
 func Convert(ctx context.Context, src v1.ImageIndex, opts ...Option) (v1.ImageIndex, *Report, error) {
-	c := newConverter(opts)
+	c, err := newConverter(opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	mt, raw, err := c.describeSource(src)
 	if err != nil {
 		return nil, c.report, err
@@ -71,35 +76,6 @@ func Convert(ctx context.Context, src v1.ImageIndex, opts ...Option) (v1.ImageIn
 		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image index", c.name, mt)
 	}
 	root, err := c.load(ctx, src, string(mt), raw)
-	if err != nil {
-		return nil, c.report, err
-	}
-	return c.run(ctx, root)
-}
-
-// ConvertImage converts a single image. As soci does, it is wrapped in a new
-// image index whose one descriptor carries the platform read from the image
-// config; the result is that index.
-func ConvertImage(ctx context.Context, src v1.Image, opts ...Option) (v1.ImageIndex, *Report, error) {
-	c := newConverter(opts)
-	mt, raw, err := c.describeSource(src)
-	if err != nil {
-		return nil, c.report, err
-	}
-	d := ocispec.Descriptor{MediaType: string(mt), Digest: c.report.Source.Digest, Size: int64(len(raw))}
-	if !ociindex.IsManifestType(d.MediaType) {
-		return nil, c.report, fmt.Errorf("image %s: media type %s is not an image manifest", c.name, mt)
-	}
-	p, err := configPlatform(src)
-	if err != nil {
-		return nil, c.report, fmt.Errorf("image %s: %w", c.name, err)
-	}
-	wrapped := ociindex.WrapManifest(d, p)
-	wraw, err := ociindex.Marshal(wrapped)
-	if err != nil {
-		return nil, c.report, err
-	}
-	root, err := c.load(ctx, &wrappedIndex{img: src, index: wrapped, raw: wraw}, ocispec.MediaTypeImageIndex, wraw)
 	if err != nil {
 		return nil, c.report, err
 	}
@@ -121,6 +97,10 @@ func (c *converter) describeSource(src interface {
 		return "", nil, fmt.Errorf("image %s: read manifest: %w", c.name, err)
 	}
 	c.report.Source = Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if d, ok := ociindex.WrappedManifest(raw); ok {
+		c.report.Wrapped = true
+		c.report.Source = Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	}
 	if c.name == "" {
 		c.name = c.report.Source.Digest.String()
 		c.report.Image = c.name
@@ -132,7 +112,6 @@ type converter struct {
 	o      options
 	name   string
 	report *Report
-	cache  *ztocCache
 	start  time.Time
 
 	jobs    []*layerJob
@@ -143,8 +122,11 @@ type converter struct {
 	done int
 }
 
-func newConverter(opts []Option) *converter {
-	o := makeOptions(opts)
+func newConverter(opts []Option) (*converter, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	c := &converter{
 		o:       o,
 		name:    o.imageName,
@@ -158,10 +140,7 @@ func newConverter(opts []Option) *converter {
 			BuildToolIdentifier: o.tool,
 		},
 	}
-	if o.cacheDir != "" {
-		c.cache = &ztocCache{dir: o.cacheDir}
-	}
-	return c
+	return c, nil
 }
 
 // node is one image index of the source tree.
@@ -226,20 +205,6 @@ func isNotFound(err error) bool {
 	}
 	var te *transport.Error
 	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}
-
-// configPlatform is containerd's ConfigPlatform: the platform fields of the
-// image config, normalized.
-func configPlatform(img v1.Image) (ocispec.Platform, error) {
-	b, err := img.RawConfigFile()
-	if err != nil {
-		return ocispec.Platform{}, fmt.Errorf("read config: %w", err)
-	}
-	var p ocispec.Platform
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("decode config: %w", err)
-	}
-	return ociindex.NormalizePlatform(p), nil
 }
 
 func hashOf(d digest.Digest) (v1.Hash, error) { return v1.NewHash(d.String()) }
@@ -331,7 +296,11 @@ func (c *converter) loadImage(src v1.ImageIndex, h v1.Hash, ch *child) error {
 		ch.platform = *d.Platform
 		return nil
 	}
-	if ch.platform, err = configPlatform(img); err != nil {
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return fmt.Errorf("image %s: manifest %s: read config: %w", c.name, d.Digest, err)
+	}
+	if ch.platform, err = ociindex.ConfigPlatform(cfg); err != nil {
 		return fmt.Errorf("image %s: manifest %s: %w", c.name, d.Digest, err)
 	}
 	return nil
@@ -421,7 +390,8 @@ func (c *converter) selectPlatforms(root *node) error {
 		}
 	} else {
 		var want []ocispec.Platform
-		for _, p := range c.o.platforms {
+		for _, vp := range c.o.platforms {
+			p := ociindex.OCIPlatform(vp)
 			if !slices.ContainsFunc(want, func(w ocispec.Platform) bool { return ociindex.MatchPlatform(w, p) }) {
 				want = append(want, p)
 			}
@@ -532,7 +502,7 @@ func (c *converter) indexLayers(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (c *converter) finishJob(j *layerJob, b []byte, status string, meta cacheMeta, read int64, d time.Duration) {
+func (c *converter) finishJob(j *layerJob, b []byte, status string, meta CacheMeta, read int64, d time.Duration) {
 	j.ztoc = b
 	j.zdigest = meta.Ztoc // computed at build time, or checked by the cache
 	j.layer = static.NewLayer(b, types.MediaType(ociindex.MediaTypeZtoc))
@@ -565,11 +535,15 @@ func (c *converter) skipJob(j *layerJob, reason string) {
 
 func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	start := time.Now()
-	key := cacheKey{Layer: j.desc.Digest, Compression: j.key.compression, SpanSize: c.o.spanSize, Tool: c.o.tool}
-	if c.cache != nil {
-		b, meta, ok, err := c.cache.get(key, j.desc.Size)
+	key := CacheKey{Layer: j.desc.Digest, Compression: j.key.compression, SpanSize: c.o.spanSize, Tool: c.o.tool, ZtocVersion: ztoc.Version09}
+	if c.o.cache != nil {
+		b, meta, ok, err := c.o.cache.Get(ctx, key)
 		if err != nil {
-			c.warn("layer %s: %v", j.desc.Digest, err)
+			c.warn("layer %s: zTOC cache: %v", j.desc.Digest, err)
+		}
+		if ok && (meta.LayerSize != j.desc.Size || digest.FromBytes(b) != meta.Ztoc) {
+			c.o.logger.Debug("zTOC cache entry does not match; rebuilding", "layer", j.desc.Digest)
+			ok = false
 		}
 		if ok {
 			c.o.logger.Debug("zTOC from cache", "layer", j.desc.Digest, "ztoc", meta.Ztoc)
@@ -632,14 +606,14 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	if err != nil {
 		return fmt.Errorf("encode zTOC: %w", err)
 	}
-	meta := cacheMeta{LayerSize: j.desc.Size, Ztoc: digest.FromBytes(b), Spans: int(z.MaxSpanID) + 1, Files: len(z.TOC), HasXattrs: hasXattrs(z)}
+	meta := CacheMeta{LayerSize: j.desc.Size, Ztoc: digest.FromBytes(b), Spans: int(z.MaxSpanID) + 1, Files: len(z.TOC), HasXattrs: hasXattrs(z)}
 	for _, w := range z.Warnings {
 		meta.Warnings = append(meta.Warnings, w.String())
 		c.o.logger.Warn("zTOC warning", "layer", j.desc.Digest, "warning", w.String())
 	}
-	if c.cache != nil {
-		if err := c.cache.put(key, b, meta); err != nil {
-			c.warn("layer %s: %v", j.desc.Digest, err)
+	if c.o.cache != nil {
+		if err := c.o.cache.Put(ctx, key, b, meta); err != nil {
+			c.warn("layer %s: zTOC cache: %v", j.desc.Digest, err)
 		}
 	}
 	c.finishJob(j, b, LayerIndexed, meta, pr.n, time.Since(start))

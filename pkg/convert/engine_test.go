@@ -262,8 +262,8 @@ func mustDigest(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash 
 }
 
 func TestPlatformSelection(t *testing.T) {
-	amd64 := ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	arm64v8 := ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
+	arm64v8 := v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
 	t.Run("requested order and platform as given", func(t *testing.T) {
 		m := newMultiArch(t)
 		out, _, err := Convert(context.Background(), m.idx, WithMinLayerSize(0), WithPlatforms(arm64v8, amd64, amd64))
@@ -293,7 +293,7 @@ func TestPlatformSelection(t *testing.T) {
 	})
 	t.Run("missing platform", func(t *testing.T) {
 		m := newMultiArch(t)
-		_, _, err := Convert(context.Background(), m.idx, WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "s390x"}))
+		_, _, err := Convert(context.Background(), m.idx, WithPlatforms(v1.Platform{OS: "linux", Architecture: "s390x"}))
 		if !errors.Is(err, ErrPlatformNotFound) || !strings.Contains(err.Error(), "image manifest for linux/s390x: not found") ||
 			!strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
 			t.Fatalf("err = %v", err)
@@ -318,7 +318,7 @@ func TestPlatformSelection(t *testing.T) {
 func TestSingleImageConfigPlatform(t *testing.T) {
 	l := newBlob(mtOCIGzip, gz(t, tarFiles(t, "a")))
 	img, _ := makeImage(t, imageSpec{os: "linux", arch: "aarch64", layers: []*blob{l}})
-	out, _, err := ConvertImage(context.Background(), img, WithMinLayerSize(0))
+	out, _, err := convertImage(t, img, WithMinLayerSize(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestSingleImageConfigPlatform(t *testing.T) {
 	if len(im.Manifests) != 2 || im.Manifests[0].Platform.Architecture != "arm64" || im.Manifests[1].Platform.Architecture != "arm64" {
 		t.Fatalf("%+v", im.Manifests)
 	}
-	if _, _, err := ConvertImage(context.Background(), img, WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"})); !errors.Is(err, ErrPlatformNotFound) {
+	if _, _, err := convertImage(t, img, WithPlatforms(v1.Platform{OS: "linux", Architecture: "amd64"})); !errors.Is(err, ErrPlatformNotFound) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -461,14 +461,14 @@ func TestCache(t *testing.T) {
 	img, d := makeImage(t, imageSpec{os: "linux", arch: "amd64", layers: []*blob{l}})
 	idx, _ := makeIndex(t, ocispec.MediaTypeImageIndex, entry{desc: withPlatform(d, "linux", "amd64"), img: img})
 
-	cold, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir))
+	cold, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l.reads.Load() != 1 || rep.Layers[0].Status != LayerIndexed {
 		t.Fatalf("cold: reads %d, %+v", l.reads.Load(), rep.Layers[0])
 	}
-	warm, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir))
+	warm, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,10 +480,10 @@ func TestCache(t *testing.T) {
 	}
 
 	// Another span size or identifier is another entry.
-	if _, rep, err = Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir), WithSpanSize(1<<16)); err != nil || rep.Layers[0].Status != LayerIndexed {
+	if _, rep, err = Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)), WithSpanSize(1<<16)); err != nil || rep.Layers[0].Status != LayerIndexed {
 		t.Fatalf("other span: %v %+v", err, rep.Layers)
 	}
-	if _, rep, err = Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir), WithBuildToolIdentifier("x")); err != nil || rep.Layers[0].Status != LayerIndexed {
+	if _, rep, err = Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)), WithBuildToolIdentifier("x")); err != nil || rep.Layers[0].Status != LayerIndexed {
 		t.Fatalf("other tool: %v %+v", err, rep.Layers)
 	}
 
@@ -503,7 +503,7 @@ func TestCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	again, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir))
+	again, rep, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)))
 	if err != nil || rep.Layers[0].Status != LayerIndexed || mustDigest(t, again) != mustDigest(t, cold) {
 		t.Fatalf("damaged cache: %v %+v", err, rep.Layers)
 	}
@@ -520,7 +520,7 @@ func TestCacheConcurrentRuns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, _, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCache(dir))
+			out, _, err := Convert(context.Background(), idx, WithMinLayerSize(0), WithCacheStore(NewDirCache(dir)))
 			if err != nil {
 				t.Error(err)
 				return

@@ -75,12 +75,7 @@ func TestForeignLayerAbsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	out, rep, err := func() (v1.ImageIndex, *convert.Report, error) {
-		if src.Index != nil {
-			return convert.Convert(ctx, src.Index, convert.WithMinLayerSize(0), convert.WithoutCache())
-		}
-		return convert.ConvertImage(ctx, src.Image, convert.WithMinLayerSize(0), convert.WithoutCache())
-	}()
+	out, rep, err := convert.Convert(ctx, src.Index, convert.WithMinLayerSize(0))
 	if err != nil {
 		t.Fatalf("convert: %v", err)
 	}

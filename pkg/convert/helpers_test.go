@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/socify/socify/pkg/location"
 )
 
 // extractTar unpacks a test vector layout (IN.tar) into a temp dir, for
@@ -374,4 +377,14 @@ func tarNamed(t *testing.T, name string) []byte {
 	}
 	tw.Close()
 	return buf.Bytes()
+}
+
+// convertImage converts a lone image the way a source that names one does.
+func convertImage(t *testing.T, img v1.Image, opts ...Option) (v1.ImageIndex, *Report, error) {
+	t.Helper()
+	idx, err := location.WrapImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Convert(context.Background(), idx, opts...)
 }

@@ -7,7 +7,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/pkg/ociindex"
 )
@@ -164,33 +163,4 @@ func (s *sociCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("zTOC %s not in SOCI index", h)
-}
-
-// wrappedIndex presents a single image manifest as the one-entry index soci
-// builds around it; it never leaves the package (the converted index is
-// written instead).
-type wrappedIndex struct {
-	img   v1.Image
-	index ocispec.Index
-	raw   []byte
-}
-
-func (w *wrappedIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
-func (w *wrappedIndex) Digest() (v1.Hash, error) {
-	h, _, err := v1.SHA256(bytes.NewReader(w.raw))
-	return h, err
-}
-func (w *wrappedIndex) Size() (int64, error)         { return int64(len(w.raw)), nil }
-func (w *wrappedIndex) RawManifest() ([]byte, error) { return w.raw, nil }
-func (w *wrappedIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(w.raw))
-}
-func (w *wrappedIndex) Image(h v1.Hash) (v1.Image, error) {
-	if d, err := w.img.Digest(); err == nil && d == h {
-		return w.img, nil
-	}
-	return nil, fmt.Errorf("image %s not found", h)
-}
-func (w *wrappedIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	return nil, fmt.Errorf("image index %s not found", h)
 }

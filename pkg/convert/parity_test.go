@@ -34,7 +34,7 @@ func parityCases() []parityCase {
 		{"a-img2-2platform", "allplatforms-span64k", append(soci, WithSpanSize(65536))},
 		// soci picked the host platform; the vectors were made on linux/amd64.
 		{"a-img2-2platform", "hostplatform-span64k", append(soci, WithSpanSize(65536),
-			WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))},
+			WithPlatforms(v1.Platform{OS: "linux", Architecture: "amd64"}))},
 	}
 }
 
@@ -79,7 +79,7 @@ func convertVector(t *testing.T, name string, opts ...Option) (v1.ImageIndex, *R
 	if idx != nil {
 		return Convert(context.Background(), idx, opts...)
 	}
-	return ConvertImage(context.Background(), img, opts...)
+	return convertImage(t, img, opts...)
 }
 
 func expectedBlobs(t *testing.T, name, label string) (top digest.Digest, blobs map[digest.Digest][]byte) {
@@ -201,8 +201,8 @@ func TestReconvertIsIdempotent(t *testing.T) {
 		opts []Option
 	}{
 		{"all platforms", opts},
-		{"amd64 only", append(opts, WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))},
-		{"arm64 only", append(opts, WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "arm64"}))},
+		{"amd64 only", append(opts, WithPlatforms(v1.Platform{OS: "linux", Architecture: "amd64"}))},
+		{"arm64 only", append(opts, WithPlatforms(v1.Platform{OS: "linux", Architecture: "arm64"}))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			again, rep, err := Convert(context.Background(), first, tc.opts...)

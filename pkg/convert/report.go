@@ -73,8 +73,11 @@ const (
 
 // Report describes one conversion.
 type Report struct {
-	Image  string     `json:"image,omitempty"`
-	Source Descriptor `json:"source"`
+	Image string `json:"image,omitempty"`
+	// Source is the converted image index or, when Wrapped, the lone image
+	// manifest that the index wraps the way soci does.
+	Source  Descriptor `json:"source"`
+	Wrapped bool       `json:"wrapped,omitempty"`
 	// Result is the converted image index (empty on failure).
 	Result Descriptor `json:"result"`
 

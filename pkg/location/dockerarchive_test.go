@@ -98,10 +98,7 @@ func TestDockerArchiveUncompressed(t *testing.T) {
 	classicSave(t, p, map[string][][]byte{"example/app:1": {l1, l2}})
 
 	src := open(t, "docker-archive:"+p)
-	if src.Image == nil {
-		t.Fatal("no image")
-	}
-	m, err := src.Image.Manifest()
+	m, err := wrapped(t, src).Manifest()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +155,7 @@ func TestDockerArchiveSelection(t *testing.T) {
 	if _, err := location.Open(context.Background(), location.MustParseReference("docker-archive:"+p+":c:3")); err == nil || !strings.Contains(err.Error(), `no image tagged "c:3"`) {
 		t.Fatalf("err = %v", err)
 	}
-	if open(t, "docker-archive:"+p+":@1").Image == nil {
-		t.Fatal("@1")
-	}
+	wrapped(t, open(t, "docker-archive:"+p+":@1"))
 }
 
 // TestDockerArchiveFromGoContainerRegistry reads go-containerregistry's
@@ -187,7 +182,7 @@ func TestDockerArchiveFromGoContainerRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := open(t, "docker-archive:"+p)
-	m, _ := src.Image.Manifest()
+	m, _ := wrapped(t, src).Manifest()
 	if m.Layers[0].MediaType != ocispec.MediaTypeImageLayerGzip || m.Layers[0].Digest.Hex != sha(zb.Bytes()) {
 		t.Fatalf("layer %+v", m.Layers[0])
 	}
@@ -205,7 +200,7 @@ func TestDockerArchiveFromGoContainerRegistry(t *testing.T) {
 	mj, _ := json.Marshal([]map[string]any{{"Config": "blobs/sha256/" + sha(cfg), "RepoTags": []string{"x:1"}, "Layers": []string{"blobs/sha256/" + sha(zb.Bytes())}}})
 	writeTar(t, p2, []member{{"blobs/sha256/" + sha(cfg), cfg}, {"blobs/sha256/" + sha(zb.Bytes()), zb.Bytes()}, {"manifest.json", mj}})
 	d25 := open(t, "docker-archive:"+p2)
-	m2, _ := d25.Image.Manifest()
+	m2, _ := wrapped(t, d25).Manifest()
 	if m2.Layers[0].Digest.Hex != sha(zb.Bytes()) {
 		t.Fatalf("%+v", m2.Layers[0])
 	}

@@ -55,19 +55,15 @@ func FuzzOCIArchive(f *testing.F) {
 			return
 		}
 		defer src.Close()
-		if src.Index != nil {
-			m, err := src.Index.IndexManifest()
-			if err != nil {
-				return
-			}
-			for _, d := range m.Manifests {
-				if im, err := src.Index.Image(d.Digest); err == nil {
-					readLayers(im)
-				}
-			}
+		m, err := src.Index.IndexManifest()
+		if err != nil {
 			return
 		}
-		readLayers(src.Image)
+		for _, d := range m.Manifests {
+			if im, err := src.Index.Image(d.Digest); err == nil {
+				readLayers(im)
+			}
+		}
 	})
 }
 

@@ -35,7 +35,7 @@ func vectors() []vector {
 		{"a-img1-single", "defaultspan", soci},
 		{"a-img1-single", "span64k", append(soci, span)},
 		{"a-img2-2platform", "allplatforms-span64k", append(soci, span)},
-		{"a-img2-2platform", "hostplatform-span64k", append(soci, span, convert.WithPlatforms(ocispec.Platform{OS: "linux", Architecture: "amd64"}))},
+		{"a-img2-2platform", "hostplatform-span64k", append(soci, span, convert.WithPlatforms(v1.Platform{OS: "linux", Architecture: "amd64"}))},
 	}
 }
 
@@ -65,18 +65,30 @@ func open(t *testing.T, ref string) *location.Source {
 	return src
 }
 
+// wrapped returns the lone manifest a source wraps, failing unless the source
+// is a wrapped one.
+func wrapped(t *testing.T, src *location.Source) v1.Image {
+	t.Helper()
+	if !src.Wrapped {
+		t.Fatal("source is not a wrapped manifest")
+	}
+	m, err := src.Index.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("wrapped index: %v %+v", err, m)
+	}
+	if m.Manifests[0].Digest != src.Descriptor.Digest {
+		t.Fatalf("wrapped %s, descriptor %s", m.Manifests[0].Digest, src.Descriptor.Digest)
+	}
+	img, err := src.Index.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 func convertSource(t *testing.T, src *location.Source, opts ...convert.Option) (v1.ImageIndex, *convert.Report) {
 	t.Helper()
-	var (
-		out v1.ImageIndex
-		rep *convert.Report
-		err error
-	)
-	if src.Index != nil {
-		out, rep, err = convert.Convert(context.Background(), src.Index, opts...)
-	} else {
-		out, rep, err = convert.ConvertImage(context.Background(), src.Image, opts...)
-	}
+	out, rep, err := convert.Convert(context.Background(), src.Index, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +350,7 @@ func TestPartialLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := open(t, "oci:"+dir)
-	if src.Image == nil || len(src.Warnings) != 1 || !strings.Contains(src.Warnings[0], "linux/arm64") {
+	if !src.Wrapped || len(src.Warnings) != 1 || !strings.Contains(src.Warnings[0], "linux/arm64") {
 		t.Fatalf("source %+v", src)
 	}
 	out, rep := convertSource(t, src, v.opts...)
@@ -372,7 +384,7 @@ func TestIndexJSONAsImage(t *testing.T) {
 	}
 	// @N picks one entry.
 	one := open(t, "oci:"+dir+":@1")
-	if one.Image == nil || one.Descriptor.Platform == nil || one.Descriptor.Platform.Architecture != "arm64" {
+	if wrapped(t, one) == nil || one.Descriptor.Platform == nil || one.Descriptor.Platform.Architecture != "arm64" {
 		t.Fatalf("@1: %+v", one.Descriptor)
 	}
 }

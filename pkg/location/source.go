@@ -55,16 +55,20 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // source instead of hard-linking them.
 func WithoutHardLinks() Option { return func(o *options) { o.noLink = true } }
 
-// Source is an opened image. Exactly one of Index and Image is set: a single
-// image manifest is given as Image (the converter wraps it in an index, as
-// soci does).
+// Source is an opened image. It is always an image index, so that every
+// caller takes one path: convert.Convert, verify, sinks.
 type Source struct {
-	Ref   Reference
-	Index v1.ImageIndex
-	Image v1.Image
-	// Descriptor describes the image: its digest, size and media type (for a
-	// layout, as listed in index.json; for a pruned or synthesized list, the
-	// list made in memory).
+	Ref Reference
+	// Index is the image. A reference that names a lone image manifest gets
+	// the one-entry index soci wraps it in (see WrapImage), and Wrapped is
+	// true; an index of the source, even with one manifest, is kept as it is,
+	// with its annotations.
+	Index   v1.ImageIndex
+	Wrapped bool
+	// Descriptor describes what the reference names: its digest, size and
+	// media type (for a layout, as listed in index.json; for a pruned list,
+	// the list made in memory; for a wrapped manifest, the manifest, so tag
+	// templates see the source's own digest).
 	Descriptor v1.Descriptor
 	// Warnings tell what was left out (manifests missing from a layout).
 	Warnings []string
@@ -116,7 +120,10 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 			return nil, fmt.Errorf("open %s: %w%s", ref, terr, ref.hint())
 		}
 		src.closer = ts
-		src.Image, src.Descriptor, err = openDockerArchive(ts, ref.Ref)
+		var img v1.Image
+		if img, src.Descriptor, err = openDockerArchive(ts, ref.Ref); err == nil {
+			err = src.wrap(img)
+		}
 	default:
 		err = fmt.Errorf("unknown transport %q", ref.Kind)
 	}
@@ -130,9 +137,22 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 	return src, nil
 }
 
+// wrap makes a lone manifest the source's index.
+func (s *Source) wrap(img v1.Image) error {
+	idx, err := WrapImage(img)
+	if err != nil {
+		return err
+	}
+	s.Index, s.Wrapped = idx, true
+	return nil
+}
+
 func openLayout(ctx context.Context, src *Source) error {
 	idx, img, desc, warnings, err := resolveRoot(ctx, src.store, src.Ref.Ref)
-	src.Index, src.Image, src.Descriptor, src.Warnings = idx, img, desc, warnings
+	src.Index, src.Descriptor, src.Warnings = idx, desc, warnings
+	if err == nil && img != nil {
+		err = src.wrap(img)
+	}
 	return err
 }
 
@@ -151,7 +171,10 @@ func openRegistry(ctx context.Context, src *Source, o options) error {
 	case d.MediaType.IsIndex():
 		src.Index, err = d.ImageIndex()
 	case d.MediaType.IsImage():
-		src.Image, err = d.Image()
+		var img v1.Image
+		if img, err = d.Image(); err == nil {
+			err = src.wrap(img)
+		}
 	case d.MediaType.IsSchema1():
 		err = fmt.Errorf("%s is a Docker schema 1 manifest, which cannot be converted", r)
 	default:

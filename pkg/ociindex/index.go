@@ -1,6 +1,8 @@
 package ociindex
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,6 +53,26 @@ func WrapManifest(manifest ocispec.Descriptor, platform ocispec.Platform) ocispe
 		MediaType: ocispec.MediaTypeImageIndex,
 		Manifests: []ocispec.Descriptor{manifest},
 	}
+}
+
+// WrappedManifest reports whether raw is exactly the index WrapManifest makes
+// (as Marshal encodes it) and returns the manifest descriptor it wraps. The
+// converter uses it to tell a wrapped lone manifest, which is not a document
+// of the source, from an index the source holds, whatever wraps the index
+// value on the way (resumable readers, caches).
+func WrappedManifest(raw []byte) (ocispec.Descriptor, bool) {
+	var x ocispec.Index
+	if json.Unmarshal(raw, &x) != nil || len(x.Manifests) != 1 || x.Manifests[0].Platform == nil {
+		return ocispec.Descriptor{}, false
+	}
+	d := x.Manifests[0]
+	p := *d.Platform
+	d.Platform = nil
+	b, err := Marshal(WrapManifest(d, p))
+	if err != nil || !bytes.Equal(b, raw) {
+		return ocispec.Descriptor{}, false
+	}
+	return x.Manifests[0], true
 }
 
 // ConvertIndex builds the SOCI-enabled image index from the source index.

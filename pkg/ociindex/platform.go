@@ -1,9 +1,11 @@
 package ociindex
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -99,8 +101,8 @@ func validComponent(s string) bool {
 // implied v7, "linux/x86_64" becomes linux/amd64. Unlike containerd, a lone
 // OS or architecture is refused, because completing it from the host would
 // make the output depend on the machine.
-func ParsePlatform(s string) (ocispec.Platform, error) {
-	var p ocispec.Platform
+func ParsePlatform(s string) (v1.Platform, error) {
+	var p v1.Platform
 	if strings.Contains(s, "*") {
 		return p, fmt.Errorf("platform %q: wildcards are not supported", s)
 	}
@@ -116,7 +118,7 @@ func ParsePlatform(s string) (ocispec.Platform, error) {
 	parts := strings.Split(spec, "/")
 	for _, part := range parts {
 		if !validComponent(part) {
-			return ocispec.Platform{}, fmt.Errorf("platform %q: %q is not a valid component (letters, digits, _ . - only)", s, part)
+			return v1.Platform{}, fmt.Errorf("platform %q: %q is not a valid component (letters, digits, _ . - only)", s, part)
 		}
 	}
 	switch len(parts) {
@@ -133,7 +135,7 @@ func ParsePlatform(s string) (ocispec.Platform, error) {
 			p.Variant = "v8"
 		}
 	default:
-		return ocispec.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant], for example linux/amd64 or linux/arm64/v8", s)
+		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant], for example linux/amd64 or linux/arm64/v8", s)
 	}
 	return p, nil
 }
@@ -149,4 +151,29 @@ func FormatPlatform(p ocispec.Platform) string {
 		s += "/" + p.Variant
 	}
 	return s
+}
+
+// OCIPlatform is p as the OCI descriptors of pkg/ociindex carry it. The
+// public APIs take go-containerregistry's v1.Platform; the documents this
+// package writes use the OCI type, and this is the one conversion.
+func OCIPlatform(p v1.Platform) ocispec.Platform {
+	return ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion,
+		OSFeatures: append([]string(nil), p.OSFeatures...)}
+}
+
+// V1Platform is the inverse of OCIPlatform.
+func V1Platform(p ocispec.Platform) v1.Platform {
+	return v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion,
+		OSFeatures: append([]string(nil), p.OSFeatures...)}
+}
+
+// ConfigPlatform is containerd's ConfigPlatform, the rule soci applies to a
+// manifest without a descriptor platform: the os, architecture, variant and
+// os.version fields of the image config, normalized.
+func ConfigPlatform(config []byte) (ocispec.Platform, error) {
+	var p ocispec.Platform
+	if err := json.Unmarshal(config, &p); err != nil {
+		return p, fmt.Errorf("decode config: %w", err)
+	}
+	return NormalizePlatform(p), nil
 }

@@ -4,27 +4,28 @@ import (
 	"reflect"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func TestParsePlatform(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    ocispec.Platform
+		want    v1.Platform
 		wantErr bool
 	}{
-		{in: "linux/amd64", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		{in: "linux/x86_64", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		{in: "Linux/AArch64", want: ocispec.Platform{OS: "linux", Architecture: "arm64"}},
-		{in: "linux/arm64", want: ocispec.Platform{OS: "linux", Architecture: "arm64"}},
-		{in: "linux/arm64/v8", want: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
-		{in: "linux/arm", want: ocispec.Platform{OS: "linux", Architecture: "arm"}},
-		{in: "linux/arm/v7", want: ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}},
-		{in: "linux/arm/6", want: ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}},
-		{in: "linux/amd64/v1", want: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		{in: "linux/amd64/v3", want: ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}},
-		{in: "windows(10.0.20348)/amd64", want: ocispec.Platform{OS: "windows", OSVersion: "10.0.20348", Architecture: "amd64"}},
-		{in: "macos/arm64", want: ocispec.Platform{OS: "darwin", Architecture: "arm64"}},
+		{in: "linux/amd64", want: v1.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "linux/x86_64", want: v1.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "Linux/AArch64", want: v1.Platform{OS: "linux", Architecture: "arm64"}},
+		{in: "linux/arm64", want: v1.Platform{OS: "linux", Architecture: "arm64"}},
+		{in: "linux/arm64/v8", want: v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
+		{in: "linux/arm", want: v1.Platform{OS: "linux", Architecture: "arm"}},
+		{in: "linux/arm/v7", want: v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}},
+		{in: "linux/arm/6", want: v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}},
+		{in: "linux/amd64/v1", want: v1.Platform{OS: "linux", Architecture: "amd64"}},
+		{in: "linux/amd64/v3", want: v1.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}},
+		{in: "windows(10.0.20348)/amd64", want: v1.Platform{OS: "windows", OSVersion: "10.0.20348", Architecture: "amd64"}},
+		{in: "macos/arm64", want: v1.Platform{OS: "darwin", Architecture: "arm64"}},
 		{in: "linux", wantErr: true},
 		{in: "amd64", wantErr: true},
 		{in: "linux/*", wantErr: true},
@@ -93,7 +94,7 @@ func TestFormatPlatform(t *testing.T) {
 		if got := FormatPlatform(tc.p); got != tc.want {
 			t.Errorf("FormatPlatform(%+v) = %q, want %q", tc.p, got, tc.want)
 		}
-		if back, err := ParsePlatform(FormatPlatform(tc.p)); err != nil || !MatchPlatform(back, tc.p) {
+		if back, err := ParsePlatform(FormatPlatform(tc.p)); err != nil || !MatchPlatform(OCIPlatform(back), tc.p) {
 			t.Errorf("round trip of %q: %+v, %v", tc.want, back, err)
 		}
 	}

@@ -139,12 +139,7 @@ func (a *access) open(ctx context.Context, ref location.Reference) (*location.So
 			src.Close()
 			return nil, &ArgError{Arg: "SRC", Err: err}
 		}
-		if src.Index != nil {
-			src.Index = registry.WrapIndex(ctx, src.Index, r.Context(), a.opts...)
-		}
-		if src.Image != nil {
-			src.Image = registry.WrapImage(ctx, src.Image, r.Context(), a.opts...)
-		}
+		src.Index = registry.WrapIndex(ctx, src.Index, r.Context(), a.opts...)
 	}
 	return src, nil
 }

@@ -20,8 +20,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/socify/socify/pkg/convert"
@@ -65,15 +63,7 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 		convert.WithImageName(p.src.String()),
 		convert.WithProgress(fromConvert(o.progress)),
 	}, o.convert...)
-	var (
-		idx v1.ImageIndex
-		rep *convert.Report
-	)
-	if s.Index != nil {
-		idx, rep, err = convert.Convert(ctx, s.Index, copts...)
-	} else {
-		idx, rep, err = convert.ConvertImage(ctx, s.Image, copts...)
-	}
+	idx, rep, err := convert.Convert(ctx, s.Index, copts...)
 	res := &Result{Source: p.src.String(), DryRun: o.dryRun, Conversion: rep}
 	if p.dst.Kind != "" {
 		res.Destination = p.dst.String()
@@ -290,12 +280,10 @@ func check(ctx context.Context, src string, opts []Option, run func(v1.ImageInde
 			return remote.Image(r.Context().Digest(h.String()), append(ro, remote.WithContext(ctx))...)
 		}))
 	}
-	idx := s.Index
-	if s.Image != nil {
+	if s.Wrapped {
 		// A lone manifest: checked as what it is, wrapped only to give
 		// verify its one input type.
-		idx = mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: s.Image})
 		vopts = append(vopts, verify.WithWrapped(true))
 	}
-	return run(idx, vopts)
+	return run(s.Index, vopts)
 }

@@ -17,7 +17,7 @@ const single = "../../testdata/images/a-img1-single"
 
 // sociOpts make socify write exactly what soci v0.16.1 wrote for the
 // vector's defaultspan case.
-var sociOpts = WithConvertOptions(convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier), convert.WithoutCache())
+var sociOpts = WithConvertOptions(convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier))
 
 const singleDigest = "sha256:e2de7985b1203dfce20bb14f56ebcd08a766e911a78ce562677c67c2c6d5fca5"
 
@@ -175,7 +175,7 @@ func TestConvertDryRunWritesNothing(t *testing.T) {
 func TestConvertInPlaceAgainIsAlreadySoci(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	// An unconverted layout: no layer qualifies, the image is written as is.
-	unconverted := WithConvertOptions(convert.WithMinLayerSize(1<<40), convert.WithAllowEmpty(true), convert.WithoutCache())
+	unconverted := WithConvertOptions(convert.WithMinLayerSize(1<<40), convert.WithAllowEmpty(true))
 	if _, err := Convert(context.Background(), "oci-archive:"+single+"/IN.tar", "oci:"+dir, unconverted); err != nil {
 		t.Fatal(err)
 	}

@@ -308,7 +308,7 @@ var (
 // archives do.
 func converted(t testing.TB, src *store, opts ...convert.Option) *store {
 	t.Helper()
-	opts = append([]convert.Option{convert.WithSpanSize(65536), convert.WithMinLayerSize(0), convert.WithoutCache()}, opts...)
+	opts = append([]convert.Option{convert.WithSpanSize(65536), convert.WithMinLayerSize(0)}, opts...)
 	out, _, err := convert.Convert(context.Background(), src.index(), opts...)
 	must(t, err)
 	dst := newStore(t)

@@ -229,7 +229,7 @@ func e2eMeasure(name, images string) error {
 			return err
 		}
 		defer src.Close()
-		res, _, err := convert.Convert(ctx, src.Index, convert.WithoutCache())
+		res, _, err := convert.Convert(ctx, src.Index)
 		if err != nil {
 			return err
 		}
@@ -263,7 +263,7 @@ func e2eMeasure(name, images string) error {
 				return err
 			}
 			t := time.Now()
-			if _, _, err := convert.Convert(ctx, src.Index, convert.WithoutCache(), convert.WithJobs(jobs)); err != nil {
+			if _, _, err := convert.Convert(ctx, src.Index, convert.WithJobs(jobs)); err != nil {
 				return err
 			}
 			r.Extra["jobs"+strconv.Itoa(jobs)+"_s"] = time.Since(t).Seconds()
@@ -299,7 +299,7 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 		if err != nil {
 			return err
 		}
-		res, rep, err := convert.Convert(ctx, in.Index, convert.WithCache(cache))
+		res, rep, err := convert.Convert(ctx, in.Index, convert.WithCacheStore(convert.NewDirCache(cache)))
 		if err != nil {
 			return err
 		}
