@@ -15,7 +15,8 @@
 //	reg.RemoveUser("AWS")         // its credentials stop working on the next request
 //
 // Also: reg.BackendRef(repo), reg.Root (storage directory), WithRealm(realm), WithLogs() (registry
-// logs to stderr; discarded by default). Passwords are bcrypt-hashed, so at most 72 bytes.
+// logs to stderr; discarded by default), WithBearerToken() (the proxy demands bearer tokens from its
+// own /token endpoint, as token registries do; with WithUser it checks those credentials there). Passwords are bcrypt-hashed, so at most 72 bytes.
 //
 // Both listeners are plain HTTP on 127.0.0.1, which go-containerregistry already treats as
 // insecure-by-default (no name.Insecure needed). Everything is shut down by t.Cleanup.
@@ -43,7 +44,9 @@
 // aborts the connection after n bytes of the response body (the client sees an unexpected EOF);
 // Reset() drops the connection before any response (TCP RST); Slow(chunk, every) forwards and
 // dribbles the body chunk bytes at a time; Delay(d) waits before forwarding; IgnoreRange() drops the
-// request's Range header so the whole blob comes back with 200.
+// request's Range header so the whole blob comes back with 200; CutUpload(n) forwards the first n
+// bytes of a request body as a complete request, lets the registry commit them, and aborts the
+// client's connection without the answer (an upload that broke mid-body).
 //
 // # Counting traffic
 //
@@ -51,4 +54,6 @@
 //	reg.Proxy.Records()                      // every request seen: method, path, query, range, status, bytes, fault
 //	reg.Proxy.UploadedBlobs()                // digests whose upload completed through the proxy (mounts excluded)
 //	reg.Proxy.Reset()                        // forget records (faults stay)
+//	reg.Proxy.Connections()                  // TCP connections clients opened (not cleared by Reset)
+//	reg.Proxy.LimitRate(1 << 20)             // each client connection receives at most 1 MB/s
 package registrytest

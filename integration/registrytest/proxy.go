@@ -1,6 +1,9 @@
 package registrytest
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +97,7 @@ const (
 	actSlow
 	actDelay
 	actIgnoreRange
+	actCutUpload
 )
 
 // Action is what the proxy does to a matching request. Build one with Fail, Respond, Throttle, Cut,
@@ -163,6 +167,14 @@ func Delay(d time.Duration) Action {
 // client asks for part of a blob and gets all of it with 200.
 func IgnoreRange() Action { return Action{kind: actIgnoreRange, name: "ignore range"} }
 
+// CutUpload forwards the first n bytes of the request body to the registry as a complete request,
+// lets the registry answer, and then aborts the client's connection without that answer: the
+// registry has committed n bytes of the upload, the client saw its PATCH (or PUT) fail mid-body and
+// must ask the registry where the upload stands.
+func CutUpload(n int64) Action {
+	return Action{kind: actCutUpload, n: n, name: fmt.Sprintf("cut upload after %d bytes", n)}
+}
+
 // Injection is a fault installed with Proxy.Inject.
 type Injection struct {
 	p       *Proxy
@@ -221,6 +233,12 @@ type Proxy struct {
 	records  []Record
 	inflight atomic.Int64 // requests whose record is not written yet
 	conns    atomic.Int64 // TCP connections accepted
+
+	rate int64 // response body bytes per second per client connection; 0 = unlimited
+
+	bearer bool
+	users  map[string]string // plain passwords for the token endpoint
+	tokens map[string]bool
 }
 
 func newProxy(tb testing.TB, backend string) *Proxy {
@@ -246,7 +264,11 @@ func newProxy(tb testing.TB, backend string) *Proxy {
 			if st == http.StateNew {
 				p.conns.Add(1)
 			}
-		}}
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &connState{})
+		},
+	}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p
 }
@@ -295,6 +317,133 @@ func (p *Proxy) Records() []Record {
 // Connections is the number of TCP connections clients opened to the proxy since it started: with
 // connection reuse it stays flat as a conversion's layer count grows.
 func (p *Proxy) Connections() int64 { return p.conns.Load() }
+
+type connKey struct{}
+
+// connState is per client connection: the rate limiter's budget is the connection's, not the
+// request's, so keep-alive requests on one connection share it.
+type connState struct {
+	mu    sync.Mutex
+	start time.Time
+	sent  int64
+}
+
+// LimitRate caps what each client connection receives to bytesPerSecond of response bodies (0
+// removes the cap), like an object store that serves each connection at a fixed rate. Throughput
+// then grows with the number of connections a client reads over.
+func (p *Proxy) LimitRate(bytesPerSecond int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = bytesPerSecond
+}
+
+func (p *Proxy) enableBearer(users map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bearer, p.users, p.tokens = true, users, map[string]bool{}
+}
+
+// serveToken issues a token for the scopes asked, after checking basic credentials when the
+// registry has users.
+func (p *Proxy) serveToken(w http.ResponseWriter, r *http.Request, rec *Record) {
+	p.mu.Lock()
+	users := p.users
+	p.mu.Unlock()
+	if len(users) > 0 {
+		u, pw, ok := r.BasicAuth()
+		if !ok || users[u] != pw {
+			rec.Status = http.StatusUnauthorized
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"registrytest: bad credentials"}]}`, http.StatusUnauthorized)
+			return
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	p.mu.Lock()
+	p.tokens[tok] = true
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	rec.Status = http.StatusOK
+	n, _ := fmt.Fprintf(w, `{"token":%q,"access_token":%q,"expires_in":3600}`, tok, tok)
+	rec.BytesOut = int64(n)
+}
+
+// authorized checks the bearer token of a registry request; false means a challenge was sent.
+func (p *Proxy) authorized(w http.ResponseWriter, r *http.Request, rec *Record) bool {
+	p.mu.Lock()
+	bearer := p.bearer
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ok := found && p.tokens[tok]
+	p.mu.Unlock()
+	if !bearer || ok {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="registrytest"`, p.Addr))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	rec.Status = http.StatusUnauthorized
+	n, _ := io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"registrytest: token required"}]}`)
+	rec.BytesOut = int64(n)
+	return false
+}
+
+func (p *Proxy) bearerOn() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bearer
+}
+
+// copyBody copies a response body, paced to the per-connection rate when LimitRate is set.
+func (p *Proxy) copyBody(r *http.Request, w http.ResponseWriter, body io.Reader) (int64, error) {
+	p.mu.Lock()
+	rate := p.rate
+	p.mu.Unlock()
+	cs, _ := r.Context().Value(connKey{}).(*connState)
+	if rate <= 0 || cs == nil {
+		return io.Copy(w, body)
+	}
+	f, _ := w.(http.Flusher)
+	buf := make([]byte, 16<<10)
+	var total int64
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			cs.mu.Lock()
+			now := time.Now()
+			if cs.start.IsZero() || now.Sub(cs.start) > time.Duration(float64(cs.sent)/float64(rate)*float64(time.Second))+time.Second {
+				// An idle connection does not bank more than a second of budget.
+				cs.start, cs.sent = now, 0
+			}
+			cs.sent += int64(n)
+			due := cs.start.Add(time.Duration(float64(cs.sent) / float64(rate) * float64(time.Second)))
+			cs.mu.Unlock()
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return total, r.Context().Err()
+				}
+			}
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+			if f != nil {
+				f.Flush()
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
 
 // Reset forgets the records; faults stay installed. It first waits (a little) for requests still
 // finishing: a client may have read a whole body before the handler has recorded it, and that
@@ -410,6 +559,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if faulty {
 		rec.Fault = act.name
 	}
+	if r.URL.Path == "/token" && p.bearerOn() {
+		p.serveToken(w, r, &rec)
+		return
+	}
 	switch {
 	case faulty && act.kind == actRespond:
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -437,6 +590,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if !(faulty && act.kind == actRespond) && !p.authorized(w, r, &rec) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		return
+	}
+
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.URL.Scheme = "http"
@@ -453,6 +611,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
+	if faulty && act.kind == actCutUpload {
+		out.Body = io.NopCloser(io.LimitReader(r.Body, act.n))
+		out.ContentLength = -1
+		out.Header.Del("Content-Length")
+	}
+	if p.bearerOn() {
+		// The token is the proxy's; the registry behind it is anonymous.
+		out.Header.Del("Authorization")
+	}
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
 		rec.Status = http.StatusBadGateway
@@ -460,6 +627,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if faulty && act.kind == actCutUpload {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		rec.Status = 0
+		panic(http.ErrAbortHandler)
+	}
 	for _, h := range hopHeaders {
 		resp.Header.Del(h)
 	}
@@ -486,7 +658,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case faulty && act.kind == actSlow:
 		rec.BytesOut, werr = slowCopy(r, w, resp.Body, int(act.n), act.interval)
 	default:
-		rec.BytesOut, werr = io.Copy(w, resp.Body)
+		rec.BytesOut, werr = p.copyBody(r, w, resp.Body)
 	}
 	if werr != nil && !errors.Is(werr, io.EOF) {
 		panic(http.ErrAbortHandler)

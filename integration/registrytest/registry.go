@@ -45,9 +45,10 @@ type Registry struct {
 }
 
 type config struct {
-	users map[string]string
-	logs  bool
-	realm string
+	users  map[string]string
+	logs   bool
+	realm  string
+	bearer bool
 }
 
 // Option configures New.
@@ -66,6 +67,13 @@ func WithUser(user, password string) Option {
 
 // WithRealm sets the basic-auth realm the registry announces (default "registrytest").
 func WithRealm(realm string) Option { return func(c *config) { c.realm = realm } }
+
+// WithBearerToken makes the proxy demand bearer tokens, as Docker Hub, GHCR and most registries
+// other than ECR do: requests without a token get 401 with a Bearer challenge whose realm is the
+// proxy's own /token endpoint, which issues a fresh token per request (recorded with Path
+// "/token" and the requested scopes in Query). With WithUser, the token endpoint checks those
+// credentials (basic auth) and the registry behind the proxy is anonymous.
+func WithBearerToken() Option { return func(c *config) { c.bearer = true } }
 
 // WithLogs sends the registry's own logs to stderr. They are discarded by default because the
 // registry logs every request at info level.
@@ -99,7 +107,7 @@ func New(tb testing.TB, opts ...Option) *Registry {
 		// The purger would start a goroutine that outlives short tests.
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 	}
-	if len(cfg.users) > 0 {
+	if len(cfg.users) > 0 && !cfg.bearer {
 		r.htpasswdPath = filepath.Join(dir, "htpasswd")
 		for u, p := range cfg.users {
 			h, err := hashPassword(p)
@@ -126,6 +134,9 @@ func New(tb testing.TB, opts ...Option) *Registry {
 	r.BackendAddr = ln.Addr().String()
 
 	r.Proxy = newProxy(tb, r.BackendAddr)
+	if cfg.bearer {
+		r.Proxy.enableBearer(cfg.users)
+	}
 	r.Addr = r.Proxy.Addr
 
 	tb.Cleanup(func() {

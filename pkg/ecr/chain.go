@@ -42,18 +42,20 @@ func NewChain(links ...Link) *Chain {
 	return c
 }
 
-// DefaultChain is socify's order: the ECR keychain (nil to leave it out), then the docker
-// configuration and credential helpers (authn.DefaultKeychain), then explicit credentials (nil
-// when none were given).
+// DefaultChain is socify's order (registry.CredentialOrder states it for users): explicit
+// credentials (nil when none were given), then the ECR keychain (nil to leave it out), then the
+// docker configuration and credential helpers (authn.DefaultKeychain). Explicit credentials come
+// first because a user who types them means them, whatever ~/.docker/config.json holds for the
+// same registry. registry.WithDefaultKeychain builds this chain.
 func DefaultChain(ecrKeychain *Keychain, explicit authn.Keychain) *Chain {
 	var ek authn.Keychain
 	if ecrKeychain != nil {
 		ek = ecrKeychain
 	}
 	return NewChain(
+		Link{Source: SourceExplicit, Keychain: explicit},
 		Link{Source: SourceECR, Keychain: ek},
 		Link{Source: SourceDocker, Keychain: authn.DefaultKeychain},
-		Link{Source: SourceExplicit, Keychain: explicit},
 	)
 }
 

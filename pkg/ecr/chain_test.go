@@ -62,14 +62,18 @@ func TestChainExplain(t *testing.T) {
 			wantSkipped: []string{"ecr: not an Amazon ECR registry"},
 		},
 		{
-			name: "explicit last", awsCreds: true, explicit: socifyecr.Explicit("ci", "pw", "registry.example.com"),
+			name: "explicit first", awsCreds: true, explicit: socifyecr.Explicit("ci", "pw", "registry.example.com"),
+			docker: map[string]string{"registry.example.com:5000": "bot:pw"},
 			target: "registry.example.com:5000/app", wantSource: socifyecr.SourceExplicit, wantDetail: "user ci",
-			wantSkipped: []string{"ecr: not an Amazon ECR registry", "docker-config: no credentials"},
+		},
+		{
+			name: "explicit before ecr", awsCreds: true, explicit: socifyecr.Explicit("AWS", "typed", host),
+			target: host + "/app", wantSource: socifyecr.SourceExplicit, wantDetail: "user AWS",
 		},
 		{
 			name: "explicit for other hosts only", explicit: socifyecr.Explicit("ci", "pw", "registry.example.com:5000"),
 			target: "other.example.com/app", wantSource: socifyecr.SourceAnonymous, wantDetail: "anonymous",
-			wantSkipped: []string{"ecr:", "docker-config:", "explicit: given for other registries"},
+			wantSkipped: []string{"explicit: given for other registries", "ecr:", "docker-config:"},
 		},
 	}
 	for _, tt := range tests {

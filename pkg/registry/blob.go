@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -33,8 +32,8 @@ type ResumeEvent struct {
 
 // BlobReader streams one blob from a registry and survives broken connections: when the body
 // fails mid-way it asks for the rest with an HTTP Range request and carries on, so the consumer
-// sees one continuous stream. The digest (unless WithDigestCheck(false)) and the size are checked
-// at the end of the stream; a mismatch is returned instead of io.EOF.
+// sees one continuous stream. The digest (unless turned off) and the size are checked at the end
+// of the stream; a mismatch is returned instead of io.EOF.
 type BlobReader struct {
 	ctx     context.Context
 	client  *http.Client
@@ -51,35 +50,68 @@ type BlobReader struct {
 	err     error
 }
 
+// ReadOption adjusts one blob read (Client.OpenBlob, Client.WrapIndex...).
+type ReadOption func(*readOptions) error
+
+type readOptions struct {
+	size   int64
+	verify *bool
+}
+
+// BlobSize is the expected size (from the descriptor). A body that ends short of it resumes; one
+// that runs past it fails. A known size also lets a large blob be read in parallel.
+func BlobSize(n int64) ReadOption {
+	return func(r *readOptions) error {
+		if n < 0 {
+			return fmt.Errorf("BlobSize(%d): negative", n)
+		}
+		r.size = n
+		return nil
+	}
+}
+
+// VerifyDigest turns the reader's own sha256 check on or off for this read (default: the
+// client's WithDigestCheck, on unless changed). Turn it off only when every consumer of the stream
+// hashes it (the zTOC builder computes the blob digest, and a registry verifies what it is sent),
+// so that each byte is hashed once per digest needed; the size is checked either way.
+func VerifyDigest(on bool) ReadOption {
+	return func(r *readOptions) error { r.verify = &on; return nil }
+}
+
 // OpenBlob starts reading the blob ref (repository@digest) and returns once the registry has
 // answered, so that "not found" and "denied" come out here rather than on the first Read. The
-// request and every resume go through NewTransport(opts...) (retries included) authenticated with
-// WithAuth or WithKeychain (anonymous otherwise). ctx bounds the whole read.
-func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader, error) {
-	o := makeOptions(opts)
+// request and every resume go through the client's transport and cached credentials. ctx bounds
+// the whole read.
+func (c *Client) OpenBlob(ctx context.Context, ref name.Digest, opts ...ReadOption) (*BlobReader, error) {
+	ro := readOptions{size: -1}
+	for _, f := range opts {
+		if err := f(&ro); err != nil {
+			return nil, fmt.Errorf("blob %s: %w", ref, err)
+		}
+	}
+	verify := c.o.verify
+	if ro.verify != nil {
+		verify = *ro.verify
+	}
 	h, err := v1.NewHash(ref.DigestStr())
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}
 	repo := ref.Context()
-	auth, err := resolveAuth(ctx, o, repo)
+	client, err := c.httpClient(ctx, repo, transport.PullScope)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: resolving credentials: %w", ref, err)
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, newTransport(o), []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: connecting to %s: %w", ref, repo.RegistryStr(), err)
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}
 	u := url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", repo.RepositoryStr(), h)}
 	b := &BlobReader{
 		ctx:    ctx,
-		client: &http.Client{Transport: rt, CheckRedirect: checkRedirect},
+		client: client,
 		url:    u.String(),
 		digest: h,
-		size:   o.size,
-		o:      o,
+		size:   ro.size,
+		o:      c.o,
 	}
-	if o.verify {
+	if verify {
 		if h.Algorithm != "sha256" {
 			return nil, fmt.Errorf("blob %s: cannot verify digest algorithm %q", ref, h.Algorithm)
 		}
@@ -91,16 +123,18 @@ func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader
 	return b, nil
 }
 
-func resolveAuth(ctx context.Context, o *options, repo name.Repository) (authn.Authenticator, error) {
-	switch {
-	case o.auth != nil && o.keychain != nil:
-		return nil, errors.New("both WithAuth and WithKeychain given")
-	case o.auth != nil:
-		return o.auth, nil
-	case o.keychain != nil:
-		return authn.Resolve(ctx, o.keychain, repo)
+// OpenBlob is Client.OpenBlob on a Client built from opts (WithSize and WithDigestCheck apply to
+// this read).
+func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader, error) {
+	c, err := defaultClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}
-	return authn.Anonymous, nil
+	var ro []ReadOption
+	if c.o.size >= 0 {
+		ro = append(ro, BlobSize(c.o.size))
+	}
+	return c.OpenBlob(ctx, ref, ro...)
 }
 
 // Size is the blob size: from WithSize, else from the first response, else -1.

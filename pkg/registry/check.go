@@ -23,15 +23,20 @@ type Access struct {
 // portable way to learn whether a push would be allowed). Both use the credentials from opts
 // (WithAuth or WithKeychain) and NewTransport.
 func CheckAccess(ctx context.Context, ref name.Reference, opts ...Option) Access {
-	ro, err := RemoteOptions(ctx, opts...)
+	c, err := NewClient(opts...)
 	if err != nil {
 		return Access{Pull: err, Push: err}
 	}
+	return c.CheckAccess(ctx, ref)
+}
+
+// CheckAccess is the package-level CheckAccess with the client's transport and credentials.
+func (c *Client) CheckAccess(ctx context.Context, ref name.Reference) Access {
 	var a Access
-	if _, err := remote.Head(ref, ro...); err != nil {
+	if _, err := remote.Head(ref, c.RemoteOptions(ctx)...); err != nil {
 		a.Pull = headError(err, ref.String())
 	}
-	if err := checkPush(ctx, ref.Context(), makeOptions(opts)); err != nil {
+	if err := c.tryPush(ctx, ref.Context()); err != nil {
 		a.Push = MapError(err, OpPush, ref.String())
 	}
 	return a
@@ -61,16 +66,12 @@ func headError(err error, ref string) error {
 	return MapError(err, OpPull, ref)
 }
 
-func checkPush(ctx context.Context, repo name.Repository, o *options) error {
-	auth, err := resolveAuth(ctx, o, repo)
-	if err != nil {
-		return fmt.Errorf("resolving credentials for %s: %w", repo, err)
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, newTransport(o), []string{repo.Scope(transport.PushScope)})
+// tryPush opens a blob upload session in repo and cancels it.
+func (c *Client) tryPush(ctx context.Context, repo name.Repository) error {
+	client, err := c.httpClient(ctx, repo, transport.PushScope)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 	u := url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/uploads/", repo.RepositoryStr())}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
 	if err != nil {

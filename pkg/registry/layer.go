@@ -12,29 +12,63 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// WrapLayer returns l with a Compressed() that reads the blob from repo through OpenBlob, so a
-// broken download resumes instead of failing. Everything else is l's. The size check uses l's
-// size; opts are OpenBlob's (credentials, retries, WithDigestCheck...). A layer go-containerregistry
-// can mount across repositories stays mountable.
-func WrapLayer(ctx context.Context, l v1.Layer, repo name.Repository, opts ...Option) v1.Layer {
-	if ml, ok := l.(*remote.MountableLayer); ok {
-		return &remote.MountableLayer{Layer: wrapLayer(ctx, ml.Layer, repo, opts), Reference: ml.Reference}
-	}
-	return wrapLayer(ctx, l, repo, opts)
+// wrapper is what the wrapped layers, images and indexes of one Wrap call share.
+type wrapper struct {
+	c    *Client
+	ctx  context.Context
+	repo name.Repository
+	opts []ReadOption
+	err  error // from building a Client for the package-level helpers; returned on every read
 }
 
-func wrapLayer(ctx context.Context, l v1.Layer, repo name.Repository, opts []Option) v1.Layer {
+func packageWrapper(ctx context.Context, repo name.Repository, opts []Option) *wrapper {
+	c, err := defaultClient(opts)
+	return &wrapper{c: c, ctx: ctx, repo: repo, err: err}
+}
+
+// WrapLayer returns l with a Compressed() that reads the blob from repo through the client's
+// OpenBlob, so a broken download resumes instead of failing and a large blob is read over several
+// connections. Everything else is l's. The size check uses l's size. A layer go-containerregistry
+// can mount across repositories stays mountable.
+func (c *Client) WrapLayer(ctx context.Context, l v1.Layer, repo name.Repository, opts ...ReadOption) v1.Layer {
+	return (&wrapper{c: c, ctx: ctx, repo: repo, opts: opts}).layer(l)
+}
+
+// WrapImage returns img whose layers (Layers, LayerByDigest, LayerByDiffID) are wrapped with
+// WrapLayer. Manifest, config and descriptor come from img unchanged.
+func (c *Client) WrapImage(ctx context.Context, img v1.Image, repo name.Repository, opts ...ReadOption) v1.Image {
+	return (&wrapper{c: c, ctx: ctx, repo: repo, opts: opts}).image(img)
+}
+
+// WrapIndex returns idx whose images (and nested indexes, recursively) are wrapped with
+// WrapImage: resume and parallel reads for every layer of a remote source. Pass
+// VerifyDigest(false) when the consumer hashes each layer itself (convert does).
+func (c *Client) WrapIndex(ctx context.Context, idx v1.ImageIndex, repo name.Repository, opts ...ReadOption) v1.ImageIndex {
+	return (&wrapper{c: c, ctx: ctx, repo: repo, opts: opts}).index(idx)
+}
+
+// WrapLayer is Client.WrapLayer on a Client built from opts.
+func WrapLayer(ctx context.Context, l v1.Layer, repo name.Repository, opts ...Option) v1.Layer {
+	return packageWrapper(ctx, repo, opts).layer(l)
+}
+
+func (w *wrapper) layer(l v1.Layer) v1.Layer {
+	if ml, ok := l.(*remote.MountableLayer); ok {
+		return &remote.MountableLayer{Layer: w.plainLayer(ml.Layer), Reference: ml.Reference}
+	}
+	return w.plainLayer(l)
+}
+
+func (w *wrapper) plainLayer(l v1.Layer) v1.Layer {
 	if r, ok := l.(*resumableLayer); ok {
 		return r
 	}
-	return &resumableLayer{Layer: l, ctx: ctx, repo: repo, opts: opts}
+	return &resumableLayer{Layer: l, w: w}
 }
 
 type resumableLayer struct {
 	v1.Layer
-	ctx  context.Context
-	repo name.Repository
-	opts []Option
+	w *wrapper
 }
 
 func (l *resumableLayer) Compressed() (io.ReadCloser, error) {
@@ -46,27 +80,31 @@ func (l *resumableLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", d, err)
 	}
-	opts := append(append([]Option(nil), l.opts...), WithSize(size))
-	return OpenBlob(l.ctx, l.repo.Digest(d.String()), opts...)
+	if l.w.err != nil {
+		return nil, fmt.Errorf("layer %s: %w", d, l.w.err)
+	}
+	opts := append(append([]ReadOption(nil), l.w.opts...), BlobSize(size))
+	return l.w.c.OpenBlob(l.w.ctx, l.w.repo.Digest(d.String()), opts...)
 }
 
 // Descriptor keeps the wrapped layer's descriptor (annotations, URLs) visible to partial.Descriptor.
 func (l *resumableLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(l.Layer) }
 
-// WrapImage returns img whose layers (Layers, LayerByDigest, LayerByDiffID) are wrapped with
-// WrapLayer. Manifest, config and descriptor come from img unchanged.
+// WrapImage is Client.WrapImage on a Client built from opts.
 func WrapImage(ctx context.Context, img v1.Image, repo name.Repository, opts ...Option) v1.Image {
-	if w, ok := img.(*resumableImage); ok {
-		return w
+	return packageWrapper(ctx, repo, opts).image(img)
+}
+
+func (w *wrapper) image(img v1.Image) v1.Image {
+	if r, ok := img.(*resumableImage); ok {
+		return r
 	}
-	return &resumableImage{Image: img, ctx: ctx, repo: repo, opts: opts}
+	return &resumableImage{Image: img, w: w}
 }
 
 type resumableImage struct {
 	v1.Image
-	ctx  context.Context
-	repo name.Repository
-	opts []Option
+	w *wrapper
 }
 
 func (i *resumableImage) Layers() ([]v1.Layer, error) {
@@ -76,7 +114,7 @@ func (i *resumableImage) Layers() ([]v1.Layer, error) {
 	}
 	out := make([]v1.Layer, len(ls))
 	for k, l := range ls {
-		out[k] = WrapLayer(i.ctx, l, i.repo, i.opts...)
+		out[k] = i.w.layer(l)
 	}
 	return out, nil
 }
@@ -107,7 +145,7 @@ func (i *resumableImage) wrapIfBlob(l v1.Layer) (v1.Layer, error) {
 	if cn, err := i.Image.ConfigName(); err == nil && cn == d {
 		return l, nil
 	}
-	return WrapLayer(i.ctx, l, i.repo, i.opts...), nil
+	return i.w.layer(l), nil
 }
 
 func (i *resumableImage) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(i.Image) }
@@ -115,19 +153,22 @@ func (i *resumableImage) Descriptor() (*v1.Descriptor, error) { return partial.D
 // ArtifactType keeps the wrapped image's artifactType visible to partial.Descriptor.
 func (i *resumableImage) ArtifactType() (string, error) { return partial.ArtifactType(i.Image) }
 
-// WrapIndex returns idx whose images (and nested indexes, recursively) are wrapped with WrapImage.
+// WrapIndex is Client.WrapIndex on a Client built from opts (WithDigestCheck(false) turns the
+// layers' digest check off).
 func WrapIndex(ctx context.Context, idx v1.ImageIndex, repo name.Repository, opts ...Option) v1.ImageIndex {
-	if w, ok := idx.(*resumableIndex); ok {
-		return w
+	return packageWrapper(ctx, repo, opts).index(idx)
+}
+
+func (w *wrapper) index(idx v1.ImageIndex) v1.ImageIndex {
+	if r, ok := idx.(*resumableIndex); ok {
+		return r
 	}
-	return &resumableIndex{inner: idx, ctx: ctx, repo: repo, opts: opts}
+	return &resumableIndex{inner: idx, w: w}
 }
 
 type resumableIndex struct {
 	inner v1.ImageIndex
-	ctx   context.Context
-	repo  name.Repository
-	opts  []Option
+	w     *wrapper
 }
 
 func (x *resumableIndex) MediaType() (types.MediaType, error)       { return x.inner.MediaType() }
@@ -141,7 +182,7 @@ func (x *resumableIndex) Image(h v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WrapImage(x.ctx, img, x.repo, x.opts...), nil
+	return x.w.image(img), nil
 }
 
 func (x *resumableIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
@@ -149,7 +190,7 @@ func (x *resumableIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WrapIndex(x.ctx, idx, x.repo, x.opts...), nil
+	return x.w.index(idx), nil
 }
 
 func (x *resumableIndex) Descriptor() (*v1.Descriptor, error) {
@@ -166,11 +207,11 @@ func (x *resumableIndex) Manifests() ([]partial.Describable, error) {
 	for k, m := range ms {
 		switch v := m.(type) {
 		case v1.Image:
-			out[k] = WrapImage(x.ctx, v, x.repo, x.opts...)
+			out[k] = x.w.image(v)
 		case v1.ImageIndex:
-			out[k] = WrapIndex(x.ctx, v, x.repo, x.opts...)
+			out[k] = x.w.index(v)
 		case v1.Layer:
-			out[k] = WrapLayer(x.ctx, v, x.repo, x.opts...)
+			out[k] = x.w.layer(v)
 		default:
 			out[k] = m
 		}

@@ -14,32 +14,16 @@ import (
 )
 
 // RemoteOptions returns go-containerregistry remote options that route every request through
-// NewTransport(opts...) and authenticate with WithAuth or WithKeychain.
-//
-// go-containerregistry retries on its own too. Its per-request retries are switched off (this
-// package's transport does them, honouring Retry-After), but its restart of a whole blob upload
-// stays: an upload streams its body, which a transport cannot replay. Errors the transport already
-// retried to exhaustion (*RetryError) are not retried again.
+// the retrying transport of a Client built from opts and authenticate with its credentials. Unlike
+// Client.RemoteOptions they share no Puller or Pusher (so options appended to them, such as
+// remote.WithProgress, apply), and every call starts from a clean slate: a program that makes more
+// than one call should build one Client and use its RemoteOptions.
 func RemoteOptions(ctx context.Context, opts ...Option) ([]remote.Option, error) {
-	o := makeOptions(opts)
-	ro := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(newTransport(o)),
-		remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(uploadRetryable),
+	c, err := NewClient(opts...)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case o.auth != nil && o.keychain != nil:
-		return nil, errors.New("registry: both WithAuth and WithKeychain given")
-	case o.auth != nil:
-		ro = append(ro, remote.WithAuth(o.auth))
-	case o.keychain != nil:
-		ro = append(ro, remote.WithAuthFromKeychain(o.keychain))
-	}
-	if o.remoteJobs > 0 {
-		ro = append(ro, remote.WithJobs(o.remoteJobs))
-	}
-	return ro, nil
+	return append(c.baseRemoteOptions(), remote.WithContext(ctx)), nil
 }
 
 // uploadRetryable mirrors go-containerregistry's default predicate minus what the transport has

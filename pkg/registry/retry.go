@@ -66,10 +66,16 @@ var retryStatus = map[int]bool{
 // broken pipe, unexpected EOF, timeouts), up to WithMaxAttempts attempts, waiting with exponential
 // backoff and jitter, or for the server's Retry-After (capped by WithMaxRetryAfter). A request whose
 // body cannot be replayed (no GetBody) and every PATCH (a chunk may have been half applied to an
-// upload session) get one attempt only: go-containerregistry restarts those uploads itself. The
-// request's context cancels waits.
-func NewTransport(opts ...Option) http.RoundTripper {
-	return newTransport(makeOptions(opts))
+// upload session) get one attempt only: go-containerregistry restarts those uploads itself, and
+// Client.Upload resumes them at the offset the registry committed. The request's context cancels
+// waits. A Client builds this transport once (Client.Transport); NewTransport is for callers that
+// need the transport alone.
+func NewTransport(opts ...Option) (http.RoundTripper, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newTransport(o), nil
 }
 
 func newTransport(o *options) http.RoundTripper {

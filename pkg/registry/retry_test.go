@@ -165,7 +165,7 @@ func TestRetryTransport(t *testing.T) {
 			defer srv.Close()
 			w := &waits{}
 			var events []RetryEvent
-			rt := NewTransport(WithMaxAttempts(tt.attempts), WithSleep(w.sleep), WithOnRetry(func(e RetryEvent) { events = append(events, e) }))
+			rt := mustTransport(t, WithMaxAttempts(tt.attempts), WithSleep(w.sleep), WithOnRetry(func(e RetryEvent) { events = append(events, e) }))
 			var body io.Reader
 			if tt.body != nil {
 				body = tt.body()
@@ -216,7 +216,7 @@ func TestRetryTransportConnectionReset(t *testing.T) {
 	}))
 	defer srv.Close()
 	w := &waits{}
-	rt := NewTransport(WithMaxAttempts(4), WithSleep(w.sleep))
+	rt := mustTransport(t, WithMaxAttempts(4), WithSleep(w.sleep))
 	req, _ := http.NewRequest("GET", srv.URL, nil)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
@@ -229,7 +229,7 @@ func TestRetryTransportConnectionReset(t *testing.T) {
 
 	// Exhaustion wraps the last error in *RetryError.
 	n.Store(-100)
-	rt = NewTransport(WithMaxAttempts(2), WithSleep(w.sleep))
+	rt = mustTransport(t, WithMaxAttempts(2), WithSleep(w.sleep))
 	req, _ = http.NewRequest("GET", srv.URL, nil)
 	_, err = rt.RoundTrip(req)
 	var rerr *RetryError
@@ -249,7 +249,7 @@ func TestRetryTransportContext(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	rt := NewTransport(WithMaxAttempts(10)) // real sleeps: the context must cut the 60 s wait
+	rt := mustTransport(t, WithMaxAttempts(10)) // real sleeps: the context must cut the 60 s wait
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
 	start := time.Now()
 	_, err := rt.RoundTrip(req)
@@ -274,16 +274,16 @@ func TestInsecureHostsOnlyNamed(t *testing.T) {
 		}
 		return err
 	}
-	if err := get(NewTransport(WithMaxAttempts(1))); err == nil {
+	if err := get(mustTransport(t, WithMaxAttempts(1))); err == nil {
 		t.Fatal("self-signed certificate accepted without --insecure")
 	}
-	if err := get(NewTransport(WithMaxAttempts(1), WithInsecureHosts("other.example.com:443"))); err == nil {
+	if err := get(mustTransport(t, WithMaxAttempts(1), WithInsecureHosts("other.example.com:443"))); err == nil {
 		t.Fatal("certificate accepted for a host that was not named")
 	}
-	if err := get(NewTransport(WithMaxAttempts(1), WithInsecureHosts(u.Host))); err != nil {
+	if err := get(mustTransport(t, WithMaxAttempts(1), WithInsecureHosts(u.Host))); err != nil {
 		t.Fatalf("named host:port: %v", err)
 	}
-	if err := get(NewTransport(WithMaxAttempts(1), WithInsecureHosts(u.Hostname()))); err != nil {
+	if err := get(mustTransport(t, WithMaxAttempts(1), WithInsecureHosts(u.Hostname()))); err != nil {
 		t.Fatalf("named host: %v", err)
 	}
 }
@@ -344,4 +344,13 @@ func TestCheckRedirect(t *testing.T) {
 			t.Errorf("redirect to %s: err = %v", u, err)
 		}
 	}
+}
+
+func mustTransport(t *testing.T, opts ...Option) http.RoundTripper {
+	t.Helper()
+	rt, err := NewTransport(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }
