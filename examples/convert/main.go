@@ -1,6 +1,8 @@
 // Command convert is the smallest program that uses socify as a library: it
 // converts an image and writes the SOCI-enabled result, both named the way
-// the socify CLI names them.
+// the socify CLI names them (registry, oci:, oci-archive:, docker-archive:).
+// Registry credentials come from socify's default chain: Amazon ECR from
+// the AWS credentials, then ~/.docker/config.json.
 //
 //	go run ./examples/convert oci-archive:example.tar oci-archive:example-soci.tar
 package main
@@ -11,11 +13,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/socify/socify/pkg/convert"
-	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/socify"
 )
 
 func main() {
@@ -27,40 +25,16 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, srcName, dstName string, opts ...convert.Option) error {
-	srcRef, err := location.ParseReference(srcName)
+func run(ctx context.Context, src, dst string, opts ...socify.Option) error {
+	res, err := socify.Convert(ctx, src, dst, opts...)
 	if err != nil {
 		return err
 	}
-	dstRef, err := location.ParseReference(dstName)
-	if err != nil {
-		return err
-	}
-	// Registry credentials from ~/.docker/config.json; pkg/ecr adds Amazon ECR.
-	auth := location.WithRemoteOptions(remote.WithAuthFromKeychain(authn.DefaultKeychain))
-
-	src, err := location.Open(ctx, srcRef, auth)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-
-	result, report, err := convert.Convert(ctx, src.Index, opts...)
-	if err != nil {
-		return err
-	}
-
-	sink, err := location.NewSink(dstRef, auth)
-	if err != nil {
-		return err
-	}
-	if _, err := sink.Write(ctx, result); err != nil {
-		return err
-	}
-	for _, p := range report.Platforms {
+	for _, p := range res.Conversion.Platforms {
 		if p.SociIndex != "" {
 			fmt.Printf("%s: manifest %s, SOCI index %s\n", p.Platform, p.Manifest, p.SociIndex)
 		}
 	}
+	fmt.Println("written:", res.Reference)
 	return nil
 }

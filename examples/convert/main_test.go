@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 )
 
@@ -20,7 +21,7 @@ func TestRun(t *testing.T) {
 	const vec = "../../testdata/images/a-img1-single"
 	out := filepath.Join(t.TempDir(), "out.tar")
 	err := run(context.Background(), "oci-archive:"+vec+"/IN.tar", "oci-archive:"+out,
-		convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier))
+		socify.WithConvertOptions(convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,8 @@ func TestRun(t *testing.T) {
 // TestRunDefaultsSkipSmallLayers: with the defaults the vector's small
 // layers do not qualify, and the error says so.
 func TestRunDefaultsSkipSmallLayers(t *testing.T) {
-	err := run(context.Background(), "oci-archive:../../testdata/images/a-img1-single/IN.tar", "oci-archive:"+filepath.Join(t.TempDir(), "o.tar"))
+	err := run(context.Background(), "oci-archive:../../testdata/images/a-img1-single/IN.tar", "oci-archive:"+filepath.Join(t.TempDir(), "o.tar"),
+		)
 	if !errors.Is(err, convert.ErrEmptyIndex) || !strings.Contains(err.Error(), "10485760") {
 		t.Fatalf("want ErrEmptyIndex naming the minimum size, got %v", err)
 	}

@@ -1,8 +1,11 @@
 package socify
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,5 +219,41 @@ func TestInspectAndVerify(t *testing.T) {
 	}
 	if _, err := Verify(context.Background(), "oci-archive:"); err == nil {
 		t.Error("a bad reference verified")
+	}
+}
+
+// TestLayoutTestdata: testdata/layout, the examples' source, is
+// testdata/images/a-img3-allsmall/IN.tar extracted; regenerate it with
+//
+//	rm -r pkg/socify/testdata/layout && mkdir pkg/socify/testdata/layout &&
+//	tar -xf testdata/images/a-img3-allsmall/IN.tar -C pkg/socify/testdata/layout
+func TestLayoutTestdata(t *testing.T) {
+	f, err := os.Open("../../testdata/images/a-img3-allsmall/IN.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		want, _ := io.ReadAll(tr)
+		got, err := os.ReadFile(filepath.Join("testdata/layout", h.Name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("testdata/layout/%s differs from the archive's (%v)", h.Name, err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("empty archive")
 	}
 }
