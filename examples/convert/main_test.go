@@ -53,8 +53,7 @@ func TestRun(t *testing.T) {
 // TestRunDefaultsSkipSmallLayers: with the defaults the vector's small
 // layers do not qualify, and the error says so.
 func TestRunDefaultsSkipSmallLayers(t *testing.T) {
-	err := run(context.Background(), "oci-archive:../../testdata/images/a-img1-single/IN.tar", "oci-archive:"+filepath.Join(t.TempDir(), "o.tar"),
-		)
+	err := run(context.Background(), "oci-archive:../../testdata/images/a-img1-single/IN.tar", "oci-archive:"+filepath.Join(t.TempDir(), "o.tar"))
 	if !errors.Is(err, convert.ErrEmptyIndex) || !strings.Contains(err.Error(), "10485760") {
 		t.Fatalf("want ErrEmptyIndex naming the minimum size, got %v", err)
 	}
