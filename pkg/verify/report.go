@@ -42,13 +42,15 @@ const (
 	CheckMaxSpanID       Check = "max-span-id"     // max_span_id vs checkpoints vs span digests
 	CheckCheckpoints     Check = "checkpoints"     // the zinfo decodes and its offsets rise
 	CheckZeroCheckpoints Check = "duplicate-zero-checkpoints"
-	CheckGzipHeader      Check = "gzip-header"       // checkpoint 0 sits exactly after the gzip header
-	CheckLayerBlob       Check = "layer-blob"        // the layer blob exists with its digest and size
-	CheckSpanDigest      Check = "span-digest"       // every span digest matches the layer bytes
-	CheckRebuild         Check = "rebuild"           // --deep: rebuilding the zTOC gives the same bytes
-	CheckLayerNotIndexed Check = "layer-not-indexed" // a layer without zTOC is pulled in full
-	CheckSparseFile      Check = "sparse-file"       // GNU/PAX sparse entries
-	CheckPrefetch        Check = "prefetch"          // soci prefetch artifacts
+	CheckGzipHeader      Check = "gzip-header"          // checkpoint 0 sits exactly after the gzip header
+	CheckLayerBlob       Check = "layer-blob"           // the layer blob exists with its digest and size
+	CheckSpanDigest      Check = "span-digest"          // every span digest matches the layer bytes
+	CheckRebuild         Check = "rebuild"              // --deep: rebuilding the zTOC gives the same bytes
+	CheckLayerNotIndexed Check = "layer-not-indexed"    // a layer without zTOC is pulled in full
+	CheckSparseFile      Check = "sparse-file"          // GNU/PAX sparse entries: reads of the file fail
+	CheckEmptyXattr      Check = "empty-xattr"          // xattrs with an empty value: reads of the file fail in about half of the pulls
+	CheckCapability      Check = "malformed-capability" // malformed security.capability: the kernel refuses it
+	CheckPrefetch        Check = "prefetch"             // soci prefetch artifacts
 )
 
 // Problem is one finding. Fields that do not apply are empty.

@@ -265,7 +265,7 @@ func (s *ztocState) analyzeTar() {
 // overlaps.
 func (s *ztocState) analyzeTOC() {
 	z := s.z
-	var outOfRange, badLink, badType, sparse repeatLimiter
+	var outOfRange, badLink, badType repeatLimiter
 	var fs []finding
 	seen := make(map[string]bool, len(z.TOC))
 	seen[""] = true
@@ -274,7 +274,10 @@ func (s *ztocState) analyzeTOC() {
 		clean := cleanEntryPath(e.Name)
 		if e.UncompressedSize < 0 || e.UncompressedOffset < 0 {
 			fs = outOfRange.add(fs, errorf(CheckTOC, "negative data offset %d or size %d", e.UncompressedOffset, e.UncompressedSize).ofFile(e.Name))
-		} else if end := e.UncompressedOffset + e.UncompressedSize; e.Type == "reg" && (end > z.UncompressedArchiveSize || end < e.UncompressedOffset) {
+		} else if end := e.UncompressedOffset + e.UncompressedSize; e.Type == "reg" && (end > z.UncompressedArchiveSize || end < e.UncompressedOffset) && !e.Sparse() {
+			// A sparse file's logical size often runs past the end: the
+			// snapshotter still mounts the layer and only that file fails
+			// to read, which its sparse-file warning says.
 			fs = outOfRange.add(fs, errorf(CheckTOC, "file data [%d, %d) of the tar stream extends past its end %d: reads of this file fail", e.UncompressedOffset, end, z.UncompressedArchiveSize).ofFile(e.Name).at(e.UncompressedOffset))
 		}
 		switch e.Type {
@@ -286,12 +289,6 @@ func (s *ztocState) analyzeTOC() {
 		default:
 			fs = badType.add(fs, warnf(CheckTOC, "unknown entry type %q", e.Type).ofFile(e.Name))
 		}
-		for k := range e.PAXHeaders {
-			if strings.HasPrefix(k, "GNU.sparse.") {
-				fs = sparse.add(fs, warnf(CheckSparseFile, "sparse file (PAX %s): the TOC records its logical size over the packed data, so the snapshotter serves wrong contents for it", k).ofFile(e.Name).at(e.UncompressedOffset))
-				break
-			}
-		}
 		seen[clean] = true
 		for d := filepath.Dir(clean); d != "." && d != "/" && !seen[d]; d = filepath.Dir(d) {
 			seen[d] = true
@@ -300,9 +297,37 @@ func (s *ztocState) analyzeTOC() {
 	fs = outOfRange.summary(fs, SeverityError, CheckTOC, "entries out of range")
 	fs = badLink.summary(fs, SeverityError, CheckTOC, "dangling hard links")
 	fs = badType.summary(fs, SeverityWarning, CheckTOC, "entries of unknown type")
-	fs = sparse.summary(fs, SeverityWarning, CheckSparseFile, "sparse files")
 	for _, f := range fs {
 		s.add(f)
+	}
+	s.addEntryWarnings()
+}
+
+// addEntryWarnings reports the files the snapshotter serves wrong although
+// the layer is mounted lazily: warnings, the layer stays lazy. The rules are
+// ztoc.EntryWarnings, which convert reports too.
+func (s *ztocState) addEntryWarnings() {
+	entryChecks := []struct {
+		kind  ztoc.WarningKind
+		check Check
+		what  string
+	}{
+		{ztoc.WarnSparseFile, CheckSparseFile, "sparse files"},
+		{ztoc.WarnEmptyXattr, CheckEmptyXattr, "files with empty xattr values"},
+		{ztoc.WarnMalformedCapability, CheckCapability, "malformed capabilities"},
+	}
+	ws := ztoc.EntryWarnings(s.z.TOC)
+	for _, ec := range entryChecks {
+		var rl repeatLimiter
+		var fs []finding
+		for _, w := range ws {
+			if w.Kind == ec.kind {
+				fs = rl.add(fs, warnf(ec.check, "%s (data at tar offset %d)", w.Message, w.Offset).ofFile(w.Name).at(w.Offset))
+			}
+		}
+		for _, f := range rl.summary(fs, SeverityWarning, ec.check, ec.what) {
+			s.add(f)
+		}
 	}
 }
 

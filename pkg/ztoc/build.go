@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strings"
 
 	"github.com/socify/socify/pkg/ztoc/internal/inflate"
 )
@@ -211,13 +210,7 @@ func readTOC(r io.Reader, pos func() int64) (tocResult, int64, error) {
 			p := &res.entries[n-1]
 			m.TarHeaderOffset = alignToTarBlock(p.UncompressedOffset + p.UncompressedSize)
 		}
-		for k := range hdr.PAXRecords {
-			if strings.HasPrefix(k, "GNU.sparse.") {
-				res.warnings = append(res.warnings, Warning{Kind: WarnSparseFile, Offset: m.UncompressedOffset, Name: m.Name,
-					Message: "sparse file: the TOC records its logical size, so the SOCI snapshotter serves wrong data or rejects the layer"})
-				break
-			}
-		}
+		res.warnings = appendEntryWarnings(res.warnings, &m)
 		res.entries = append(res.entries, m)
 	}
 }

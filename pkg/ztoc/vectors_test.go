@@ -153,9 +153,13 @@ func TestVectors(t *testing.T) {
 				t.Errorf("max span %d, %d files, %q; want %d, %d, %q", z.MaxSpanID, len(z.TOC), z.Compression,
 					c.Summary.MaxSpanID, c.Summary.NumFiles, c.Summary.CompressionAlgorithm)
 			}
-			// Ordinary layers: nothing for the caller to act on.
-			if len(z.Warnings) != 0 {
-				t.Errorf("unexpected warnings: %v", z.Warnings)
+			// Ordinary layers: nothing for the caller to act on, except the
+			// vectors' 8-byte security.capability (v2 magic, 20 bytes
+			// needed) on ./usr/bin/ping-like, which the kernel refuses.
+			for _, w := range z.Warnings {
+				if w.Kind != ztoc.WarnMalformedCapability || w.Name != "./usr/bin/ping-like" {
+					t.Errorf("unexpected warning: %v", w)
+				}
 			}
 		})
 	}

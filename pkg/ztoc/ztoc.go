@@ -93,7 +93,8 @@ const (
 	// The snapshotter rejects such a zTOC as non-monotonic.
 	WarnDuplicateZeroCheckpoints WarningKind = "duplicate-zero-checkpoints"
 	// WarnSparseFile: a GNU/PAX sparse entry; soci records its logical size, so
-	// the snapshotter serves wrong data or rejects the TOC.
+	// reads of the file fail, or the snapshotter rejects the TOC (see
+	// FileMetadata.Sparse). Other entry warnings are in entrywarnings.go.
 	WarnSparseFile WarningKind = "sparse-file"
 )
 
