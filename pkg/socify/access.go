@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -17,20 +16,23 @@ import (
 
 var stubDigest = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
 
-// access is how one call reaches registries: one credential chain and one
-// set of registry options, shared by the source and the destination.
+// access is how one call reaches registries: one registry client (one
+// transport, one credential chain) shared by the source and the destination.
 type access struct {
 	o         *options
-	hosts     []string // registries the source and destination name
 	plainHTTP bool
-	chain     *ecr.Chain // nil when WithKeychain replaced it
-	opts      []registry.Option
+	client    *registry.Client
 }
 
 // newAccess prepares registry access for refs; WithInsecure, WithPlainHTTP
-// and WithCredentials apply to their registries only.
+// and WithCredentials apply to their registries only. A client given with
+// WithRegistryClient is used as it is.
 func newAccess(o *options, refs ...location.Reference) (*access, error) {
-	a := &access{o: o, plainHTTP: o.plainHTTP}
+	a := &access{o: o, plainHTTP: o.plainHTTP, client: o.client}
+	if a.client != nil {
+		return a, nil
+	}
+	var hosts []string
 	for _, r := range refs {
 		if r.Kind != location.Registry || r.Ref == "" {
 			continue
@@ -39,16 +41,10 @@ func newAccess(o *options, refs ...location.Reference) (*access, error) {
 		if err != nil {
 			return nil, &ArgError{Arg: r.String(), Err: err}
 		}
-		a.hosts = append(a.hosts, ref.Context().RegistryStr())
-	}
-	kc := o.keychain
-	if kc == nil {
-		a.chain = defaultKeychain(o, a.hosts)
-		kc = a.chain
+		hosts = append(hosts, ref.Context().RegistryStr())
 	}
 	log := o.log
-	a.opts = []registry.Option{
-		registry.WithKeychain(kc),
+	ropts := []registry.Option{
 		registry.WithOnRetry(func(e registry.RetryEvent) {
 			args := []any{"attempt", e.Attempt, "method", e.Method, "url", e.URL, "wait", e.Wait}
 			if e.Status != 0 {
@@ -63,36 +59,31 @@ func newAccess(o *options, refs ...location.Reference) (*access, error) {
 			log.Warn("blob download broke, resuming", "blob", e.Digest, "offset", e.Offset, "resume", e.Resume, "err", e.Err)
 		}),
 	}
-	if o.insecure {
-		a.opts = append(a.opts, registry.WithInsecureHosts(a.hosts...))
+	if o.keychain != nil {
+		ropts = append(ropts, registry.WithKeychain(o.keychain))
+	} else {
+		ecrOpts := append([]ecr.Option{ecr.WithOnToken(func(e ecr.TokenEvent) {
+			if e.Err != nil {
+				log.Warn("ECR token request failed", "registry", e.Host, "region", e.Region, "err", e.Err)
+				return
+			}
+			log.Debug("ECR token", "registry", e.Host, "region", e.Region, "refresh", e.Refresh, "expires", e.ExpiresAt)
+		})}, o.ecr...)
+		ropts = append(ropts, registry.WithDefaultKeychain(ecrOpts...))
+		if o.haveCreds && len(hosts) > 0 {
+			ropts = append(ropts, registry.WithCredentials(o.user, o.password, hosts...))
+		}
+	}
+	if o.insecure && len(hosts) > 0 {
+		ropts = append(ropts, registry.WithInsecureHosts(hosts...))
 	}
 	// The caller's options come last so that they override the defaults.
-	a.opts = append(a.opts, o.registry...)
-	return a, nil
-}
-
-// defaultKeychain is the default credential chain, in its one order:
-// explicit credentials, Amazon ECR, then the docker configuration and
-// credential helpers. Explicit credentials come first: a user who types them
-// means them, whatever ~/.docker/config.json holds for the same registry.
-func defaultKeychain(o *options, hosts []string) *ecr.Chain {
-	var explicit authn.Keychain
-	if o.haveCreds {
-		explicit = ecr.Explicit(o.user, o.password, hosts...)
+	c, err := registry.NewClient(append(ropts, o.registry...)...)
+	if err != nil {
+		return nil, &ArgError{Arg: "registry", Err: err}
 	}
-	log := o.log
-	ecrOpts := append([]ecr.Option{ecr.WithOnToken(func(e ecr.TokenEvent) {
-		if e.Err != nil {
-			log.Warn("ECR token request failed", "registry", e.Host, "region", e.Region, "err", e.Err)
-			return
-		}
-		log.Debug("ECR token", "registry", e.Host, "region", e.Region, "refresh", e.Refresh, "expires", e.ExpiresAt)
-	})}, o.ecr...)
-	return ecr.NewChain(
-		ecr.Link{Source: ecr.SourceExplicit, Keychain: explicit},
-		ecr.Link{Source: ecr.SourceECR, Keychain: ecr.NewKeychain(ecrOpts...)},
-		ecr.Link{Source: ecr.SourceDocker, Keychain: authn.DefaultKeychain},
-	)
+	a.client = c
+	return a, nil
 }
 
 func (a *access) nameOptions() []name.Option {
@@ -102,34 +93,24 @@ func (a *access) nameOptions() []name.Option {
 	return nil
 }
 
-func (a *access) remoteOptions(ctx context.Context) ([]remote.Option, error) {
-	ro, err := registry.RemoteOptions(ctx, a.opts...)
-	if err != nil {
-		return nil, err
-	}
-	return append(ro, remote.WithContext(ctx)), nil
+func (a *access) remoteOptions(ctx context.Context, extra ...remote.Option) []remote.Option {
+	return append(a.client.RemoteOptions(ctx, extra...), remote.WithContext(ctx))
 }
 
-func (a *access) locationOptions(ctx context.Context, extra ...remote.Option) ([]location.Option, error) {
-	ro, err := a.remoteOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (a *access) locationOptions(ctx context.Context, extra ...remote.Option) []location.Option {
 	return append([]location.Option{
-		location.WithRemoteOptions(append(ro, extra...)...),
+		location.WithRemoteOptions(a.remoteOptions(ctx, extra...)...),
 		location.WithNameOptions(a.nameOptions()...),
 		location.WithLogger(a.o.log),
-	}, a.o.location...), nil
+	}, a.o.location...)
 }
 
-// open opens a source; a registry image's layers are wrapped so that a
-// broken download resumes with a Range request instead of failing.
-func (a *access) open(ctx context.Context, ref location.Reference) (*location.Source, error) {
-	lopts, err := a.locationOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	src, err := location.Open(ctx, ref, lopts...)
+// open opens a source; a registry image's layers are read through the
+// client, so that a broken download resumes with a Range request instead of
+// failing. hashes says whether the consumer hashes each layer itself (the
+// converter does), which spares the reader its own digest pass.
+func (a *access) open(ctx context.Context, ref location.Reference, hashes bool) (*location.Source, error) {
+	src, err := location.Open(ctx, ref, a.locationOptions(ctx)...)
 	if err != nil {
 		return nil, a.mapError(err, registry.OpPull, ref)
 	}
@@ -139,7 +120,7 @@ func (a *access) open(ctx context.Context, ref location.Reference) (*location.So
 			src.Close()
 			return nil, &ArgError{Arg: "SRC", Err: err}
 		}
-		src.Index = registry.WrapIndex(ctx, src.Index, r.Context(), a.opts...)
+		src.Index = a.client.WrapIndex(ctx, src.Index, r.Context(), registry.VerifyDigest(!hashes))
 	}
 	return src, nil
 }

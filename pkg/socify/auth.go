@@ -81,15 +81,13 @@ func CheckAccess(ctx context.Context, refArg string, pullOnly bool, opts ...Opti
 	if err != nil {
 		return nil, &ArgError{Arg: "REF", Err: err}
 	}
-	rep := &AccessReport{Reference: ref.String(), Registry: ref.Context().RegistryStr(), Credentials: "custom keychain"}
-	if a.chain != nil {
-		m, err := a.chain.Explain(ctx, ref.Context())
-		if err != nil {
-			return nil, fmt.Errorf("resolving credentials for %s: %w", ref.Context().RegistryStr(), err)
-		}
-		rep.Credentials, rep.Detail, rep.Skipped = string(m.Source), m.Detail, m.Skipped
+	m, err := a.client.Explain(ctx, ref.Context())
+	if err != nil {
+		return nil, fmt.Errorf("resolving credentials for %s: %w", ref.Context().RegistryStr(), err)
 	}
-	res := registry.CheckAccess(ctx, ref, a.opts...)
+	rep := &AccessReport{Reference: ref.String(), Registry: ref.Context().RegistryStr(),
+		Credentials: string(m.Source), Detail: m.Detail, Skipped: m.Skipped}
+	res := a.client.CheckAccess(ctx, ref)
 	if notFound(res.Pull) {
 		// The registry accepted the credentials and looked: the image just
 		// does not exist (yet).

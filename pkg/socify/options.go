@@ -23,6 +23,7 @@ type options struct {
 	convert  []convert.Option
 	verify   []verify.Option
 	registry []registry.Option
+	client   *registry.Client
 	location []location.Option
 
 	ecr       []ecr.Option
@@ -98,6 +99,21 @@ func WithVerifyOptions(opts ...verify.Option) Option {
 func WithRegistryOptions(opts ...registry.Option) Option {
 	return func(o *options) error {
 		o.registry = append(o.registry, opts...)
+		return nil
+	}
+}
+
+// WithRegistryClient makes the call use c for every registry request, so
+// that a program converting many images reuses its connections and tokens.
+// Registry options given to this package (WithRegistryOptions,
+// WithDefaultKeychain, WithCredentials, WithInsecure) are then ignored: c
+// was built with its own.
+func WithRegistryClient(c *registry.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return argErrorf("registry-client", "nil client")
+		}
+		o.client = c
 		return nil
 	}
 }

@@ -46,7 +46,7 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	s, err := a.open(ctx, p.src)
+	s, err := a.open(ctx, p.src, true)
 	if err != nil {
 		return nil, err
 	}
@@ -103,16 +103,16 @@ func write(ctx context.Context, o *options, a *access, p *plan, s *location.Sour
 		}()
 		stop = func() { <-done }
 	}
-	lopts, err := a.locationOptions(ctx, extra...)
-	if err != nil {
-		return err
-	}
+	lopts := a.locationOptions(ctx, extra...)
 	if p.dst.Kind != location.Registry {
 		lopts = append(lopts, location.WithProgress(func(pr location.Progress) {
 			o.progress(Event{Kind: EventWriteProgress, Destination: dest, Total: pr.Total, Complete: pr.Complete})
 		}))
 	}
-	var sink location.Sink
+	var (
+		sink location.Sink
+		err  error
+	)
 	if o.inPlace {
 		sink, err = s.InPlaceSink(lopts...)
 	} else {
@@ -175,10 +175,7 @@ func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.
 	if err != nil {
 		return nil, err
 	}
-	ro, err := a.remoteOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
+	ro := a.remoteOptions(ctx)
 	var done []string
 	for i, t := range tags {
 		img, err := findImage(idx, manifests[i])
@@ -259,7 +256,7 @@ func check(ctx context.Context, src string, opts []Option, run func(v1.ImageInde
 	if err != nil {
 		return err
 	}
-	s, err := a.open(ctx, ref)
+	s, err := a.open(ctx, ref, false)
 	if err != nil {
 		return err
 	}
@@ -272,10 +269,7 @@ func check(ctx context.Context, src string, opts []Option, run func(v1.ImageInde
 		if err != nil {
 			return &ArgError{Arg: "REF", Err: err}
 		}
-		ro, err := a.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+		ro := a.remoteOptions(ctx)
 		vopts = append(vopts, verify.WithManifestFetcher(func(ctx context.Context, h v1.Hash) (v1.Image, error) {
 			return remote.Image(r.Context().Digest(h.String()), append(ro, remote.WithContext(ctx))...)
 		}))
