@@ -16,7 +16,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
-	"github.com/socify/socify/pkg/socify"
 )
 
 // The documentation and packaging files are part of the product: these
@@ -588,108 +587,6 @@ func TestShellRecipe(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "OK: the image will be lazily loaded") || !strings.Contains(stderr.String(), "state=started") {
 		t.Errorf("stderr should hold progress lines and the verify verdict:\n%s", stderr.String())
-	}
-}
-
-// TestActionSteps runs both steps of action.yml as the runner would:
-// install (building this checkout, install: source) then convert, and
-// checks the step outputs.
-func TestActionSteps(t *testing.T) {
-	bash := needBash(t)
-	a := loadAction(t)
-	root, err := filepath.Abs(repoRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	ghPath := filepath.Join(tmp, "github_path")
-	ghOut := filepath.Join(tmp, "github_output")
-	runnerOS := map[string]string{"linux": "Linux", "darwin": "macOS", "windows": "Windows"}[runtime.GOOS]
-	runnerArch := map[string]string{"amd64": "X64", "arm64": "ARM64"}[runtime.GOARCH]
-	if runnerOS == "" || runnerArch == "" {
-		t.Skipf("no GitHub runner has %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	base := append(os.Environ(), "RUNNER_TEMP="+tmp, "RUNNER_OS="+runnerOS, "RUNNER_ARCH="+runnerArch,
-		"GITHUB_PATH="+ghPath, "GITHUB_OUTPUT="+ghOut, "GITHUB_RUN_ID=1", "GITHUB_RUN_ATTEMPT=1", "CGO_ENABLED=0")
-	step := func(i int, inputs map[string]string) string {
-		s := a.Runs.Steps[i]
-		env := append([]string{}, base...)
-		for k, v := range s.Env {
-			m := regexp.MustCompile(`^\$\{\{\s*inputs\.([a-z-]+)\s*\}\}$`).FindStringSubmatch(v)
-			switch {
-			case m != nil:
-				val, ok := inputs[m[1]]
-				if !ok {
-					val = a.Inputs[m[1]].Default
-				}
-				env = append(env, k+"="+val)
-			case strings.Contains(v, "github.action_path"):
-				env = append(env, k+"="+root)
-			default:
-				t.Fatalf("step %s: env %s=%s is not an input", s.ID, k, v)
-			}
-		}
-		cmd := exec.Command(bash, "-c", s.Run)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("step %s: %v\n%s", s.ID, err, out)
-		}
-		return string(out)
-	}
-
-	if out := step(0, map[string]string{"install": "source"}); !strings.Contains(out, "socify ") {
-		t.Errorf("install step did not run socify version:\n%s", out)
-	}
-	binDir, err := os.ReadFile(ghPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base = append(base, "PATH="+strings.TrimSpace(string(binDir))+string(os.PathListSeparator)+os.Getenv("PATH"))
-
-	r := findRecord(t, "a-img2-2platform", "hostplatform-span64k")
-	in, err := filepath.Abs(r.input())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(tmp, "out.tar")
-	step(1, map[string]string{
-		"source":                "oci-archive:" + in,
-		"destination":           "oci-archive:" + out,
-		"platforms":             "linux/amd64",
-		"span-size":             "65536",
-		"min-layer-size":        "0",
-		"build-tool-identifier": "AWS SOCI CLI v0.2",
-		"no-cache":              "true",
-	})
-	b, err := os.ReadFile(ghOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outputs := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		outputs[k] = v
-	}
-	if outputs["digest"] != r.Top.Digest {
-		t.Errorf("digest output %q, want soci's %s (outputs %v)", outputs["digest"], r.Top.Digest, outputs)
-	}
-	var socis []map[string]string
-	if err := json.Unmarshal([]byte(outputs["soci-indexes"]), &socis); err != nil || len(socis) != 1 || socis[0]["platform"] != "linux/amd64" {
-		t.Errorf("soci-indexes output %q (%v)", outputs["soci-indexes"], err)
-	}
-	rep, err := os.ReadFile(outputs["report"])
-	if err != nil {
-		t.Fatalf("report output: %v", err)
-	}
-	var co socify.Result
-	if err := json.Unmarshal(rep, &co); err != nil || co.Digest != r.Top.Digest {
-		t.Errorf("report file: %v %s", err, rep)
-	}
-	for name := range a.Outputs {
-		if _, ok := outputs[name]; !ok {
-			t.Errorf("action output %q was not set", name)
-		}
 	}
 }
 
