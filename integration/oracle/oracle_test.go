@@ -142,6 +142,12 @@ func checkLayer(t *testing.T, l corpus.Layer) {
 			t1 := time.Now()
 			oz, ob, oerr := ourBuild(streamOnly{bytes.NewReader(l.Blob)}, span, l.Compression)
 			addTiming(t1.Sub(t0), time.Since(t1))
+			// The CLI and convert use BuildEncoded: the same decision and bytes.
+			enc, eerr := ztoc.BuildEncoded(context.Background(), streamOnly{bytes.NewReader(l.Blob)}, ztoc.WithSpanSize(span),
+				ztoc.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier), ztoc.WithCompression(ztoc.Compression(l.Compression)))
+			if (eerr == nil) != (oerr == nil) || (eerr == nil && !bytes.Equal(enc.Bytes, ob)) {
+				t.Fatalf("BuildEncoded disagrees with Build + Marshal: error %v vs %v", eerr, oerr)
+			}
 
 			if (serr != nil) != l.WantError {
 				t.Errorf("corpus expectation is wrong: WantError=%v but soci says %v", l.WantError, serr)

@@ -25,7 +25,82 @@ const maxZeroCheckpoints = 64
 // and the compression checkpoints come out of the same pass, and the span
 // digests and the blob digest are computed on the way. r is read to its end;
 // any byte after the compressed stream is an error, as in soci.
+//
+// A caller that only needs the serialized zTOC should use BuildEncoded,
+// which gives the same bytes as Marshal of Build's result with about a third
+// of the memory.
 func Build(ctx context.Context, r io.Reader, opts ...Option) (*Ztoc, error) {
+	s, err := build(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	z := &Ztoc{
+		Version:                 s.version,
+		BuildToolIdentifier:     s.tool,
+		CompressedArchiveSize:   s.compressedSize,
+		UncompressedArchiveSize: s.uncompressedSize,
+		TOC:                     s.toc.fileMetadata(),
+		Compression:             s.compression,
+		MaxSpanID:               s.maxSpanID,
+		SpanDigests:             s.digests,
+		Checkpoints:             s.zinfo,
+		Warnings:                s.warnings,
+		BlobDigest:              s.blobDigest,
+	}
+	if s.ckpts != nil {
+		z.Checkpoints = make([]byte, s.ckpts.size())
+		s.ckpts.copyTo(z.Checkpoints)
+	}
+	return z, nil
+}
+
+// Encoded is a serialized zTOC with what the build learned about the layer.
+type Encoded struct {
+	// Bytes is the serialized zTOC, as Marshal writes it.
+	Bytes []byte
+	// BlobDigest is "sha256:<hex>" of every byte read (see Ztoc.BlobDigest).
+	BlobDigest              string
+	Compression             Compression
+	CompressedArchiveSize   int64
+	UncompressedArchiveSize int64
+	// Spans is the number of spans (MaxSpanID+1), Files the number of TOC
+	// entries.
+	Spans, Files int
+	Warnings     []Warning
+	// Xattrs reports that some entry has a SCHILY.xattr.* PAX record or is
+	// an opaque-directory whiteout (.wh..wh..opq): soci's condition for
+	// keeping xattrs enabled in the SOCI index.
+	Xattrs bool
+}
+
+// BuildEncoded builds the zTOC of the layer read from r, as Build does, and
+// returns it serialized. It keeps the TOC and the checkpoints in a compact
+// form while reading and serializes straight from it into a buffer sized up
+// front, so its peak memory is about the size of the result plus a fixed
+// working set (docs/performance.md).
+func BuildEncoded(ctx context.Context, r io.Reader, opts ...Option) (*Encoded, error) {
+	s, err := build(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Encoded{
+		Bytes:                   b,
+		BlobDigest:              s.blobDigest,
+		Compression:             s.compression,
+		CompressedArchiveSize:   s.compressedSize,
+		UncompressedArchiveSize: s.uncompressedSize,
+		Spans:                   int(s.maxSpanID) + 1,
+		Files:                   s.toc.n,
+		Warnings:                s.warnings,
+		Xattrs:                  s.toc.xattrs,
+	}, nil
+}
+
+func build(ctx context.Context, r io.Reader, opts []Option) (*serial, error) {
 	o := makeOptions(opts)
 	if o.spanSize < 0 || (o.spanSize == 0 && o.compression == Uncompressed) {
 		return nil, fmt.Errorf("ztoc: invalid span size %d", o.spanSize)
@@ -67,7 +142,7 @@ type gzipBuilder struct {
 	spanHash hash.Hash
 	open     bool
 	last     int64
-	zinfo    []byte
+	ckpts    checkpointStore
 	count    int
 	digests  []string
 	warnings []Warning
@@ -106,19 +181,14 @@ func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
 		g.warnings = append(g.warnings, Warning{Kind: WarnDuplicateZeroCheckpoints, Offset: b.In,
 			Message: fmt.Sprintf("checkpoint %d is at uncompressed offset 0 like checkpoint 0 (empty deflate block or empty gzip member at the start); the SOCI snapshotter rejects this zTOC as non-monotonic", g.count)})
 	}
-	var rec [17]byte
-	binary.LittleEndian.PutUint64(rec[0:], uint64(b.In))
-	binary.LittleEndian.PutUint64(rec[8:], uint64(b.Out))
-	rec[16] = b.Bits
-	g.zinfo = append(g.zinfo, rec[:]...)
-	g.zinfo = append(g.zinfo, b.Window...)
+	g.ckpts.add(b.In, b.Out, b.Bits, b.Window)
 	g.count++
 	g.last = b.Out
 	return nil
 }
 
-func buildGzip(cr *countingReader, o options) (*Ztoc, error) {
-	g := &gzipBuilder{span: o.spanSize, blob: sha256.New(), spanHash: sha256.New(), zinfo: make([]byte, 12, 12+4*checkpointSize)}
+func buildGzip(cr *countingReader, o options) (*serial, error) {
+	g := &gzipBuilder{span: o.spanSize, blob: sha256.New(), spanHash: sha256.New()}
 	dec := inflate.NewDecoder(cr, inflate.Options{OnInput: g.onInput, OnBoundary: g.onBoundary})
 	toc, tarSize, err := readTOC(dec, dec.Pos)
 	if err == nil {
@@ -130,22 +200,21 @@ func buildGzip(cr *countingReader, o options) (*Ztoc, error) {
 	if g.open {
 		g.digests = append(g.digests, digestOf(g.spanHash))
 	}
-	binary.LittleEndian.PutUint32(g.zinfo[0:], uint32(g.count))
-	binary.LittleEndian.PutUint64(g.zinfo[4:], uint64(o.spanSize))
-	z := &Ztoc{
-		Version:                 Version09,
-		BuildToolIdentifier:     o.tool,
-		CompressedArchiveSize:   cr.n,
-		UncompressedArchiveSize: tarSize,
-		TOC:                     toc.entries,
-		Compression:             Gzip,
-		MaxSpanID:               int32(g.count - 1),
-		SpanDigests:             g.digests,
-		Checkpoints:             g.zinfo,
-		Warnings:                append(g.warnings, toc.warnings...),
-		BlobDigest:              digestOf(g.blob),
-	}
-	return z, nil
+	binary.LittleEndian.PutUint32(g.ckpts.header[0:], uint32(g.count))
+	binary.LittleEndian.PutUint64(g.ckpts.header[4:], uint64(o.spanSize))
+	return &serial{
+		version:          Version09,
+		tool:             o.tool,
+		compressedSize:   cr.n,
+		uncompressedSize: tarSize,
+		toc:              toc.toc,
+		compression:      Gzip,
+		maxSpanID:        int32(g.count - 1),
+		digests:          g.digests,
+		ckpts:            &g.ckpts,
+		warnings:         append(g.warnings, toc.warnings...),
+		blobDigest:       digestOf(g.blob),
+	}, nil
 }
 
 // decodeError turns a decoding or tar error into a FormatError with offsets.
@@ -169,14 +238,14 @@ func decodeError(err error, dec *inflate.Decoder) error {
 }
 
 type tocResult struct {
-	entries  []FileMetadata
+	toc      *compactTOC
 	warnings []Warning
 }
 
 // readTOC runs archive/tar over the uncompressed stream, exactly as soci's
 // TOC builder does, so entry offsets, PAX handling and errors match.
 func readTOC(r io.Reader, pos func() int64) (tocResult, int64, error) {
-	var res tocResult
+	res := tocResult{toc: new(compactTOC)}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -190,28 +259,13 @@ func readTOC(r io.Reader, pos func() int64) (tocResult, int64, error) {
 		if !ok {
 			return res, 0, &tarError{off: pos(), err: fmt.Errorf("unsupported input tar entry %q (entry %q)", hdr.Typeflag, hdr.Name)}
 		}
-		m := FileMetadata{
-			Name:               hdr.Name,
-			Type:               typ,
-			UncompressedOffset: pos(),
-			UncompressedSize:   hdr.Size,
-			Linkname:           hdr.Linkname,
-			Mode:               hdr.Mode,
-			UID:                uint32(hdr.Uid),
-			GID:                uint32(hdr.Gid),
-			Uname:              hdr.Uname,
-			Gname:              hdr.Gname,
-			ModTime:            hdr.ModTime,
-			Devmajor:           hdr.Devmajor,
-			Devminor:           hdr.Devminor,
-			PAXHeaders:         hdr.PAXRecords,
+		off := pos()
+		if len(hdr.PAXRecords) > 0 {
+			m := FileMetadata{Name: hdr.Name, UncompressedOffset: off, PAXHeaders: hdr.PAXRecords}
+			res.warnings = appendEntryWarnings(res.warnings, &m)
 		}
-		if n := len(res.entries); n > 0 {
-			p := &res.entries[n-1]
-			m.TarHeaderOffset = alignToTarBlock(p.UncompressedOffset + p.UncompressedSize)
-		}
-		res.warnings = appendEntryWarnings(res.warnings, &m)
-		res.entries = append(res.entries, m)
+		res.toc.add(typ, "", off, hdr.Size, hdr.Mode, uint32(hdr.Uid), uint32(hdr.Gid), hdr.ModTime,
+			hdr.Devmajor, hdr.Devminor, hdr.Name, hdr.Linkname, hdr.Uname, hdr.Gname, hdr.PAXRecords)
 	}
 }
 
@@ -223,24 +277,25 @@ type tarError struct {
 func (e *tarError) Error() string { return e.err.Error() }
 func (e *tarError) Unwrap() error { return e.err }
 
-func entryType(t byte) (string, bool) {
+// entryType is the record code of a tar type flag soci accepts.
+func entryType(t byte) (uint8, bool) {
 	switch t {
 	case tar.TypeLink:
-		return "hardlink", true
+		return 0, true
 	case tar.TypeSymlink:
-		return "symlink", true
+		return 1, true
 	case tar.TypeDir:
-		return "dir", true
+		return 2, true
 	case tar.TypeReg:
-		return "reg", true
+		return 3, true
 	case tar.TypeChar:
-		return "char", true
+		return 4, true
 	case tar.TypeBlock:
-		return "block", true
+		return 5, true
 	case tar.TypeFifo:
-		return "fifo", true
+		return 6, true
 	}
-	return "", false
+	return 0, false
 }
 
 func newSHA256() hash.Hash { return sha256.New() }

@@ -48,7 +48,7 @@ func (s *spanReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func buildTar(cr *countingReader, o options) (*Ztoc, error) {
+func buildTar(cr *countingReader, o options) (*serial, error) {
 	sr := &spanReader{r: cr, span: o.spanSize, blob: sha256.New(), spanHash: sha256.New()}
 	toc, tarSize, err := readTOC(sr, func() int64 { return sr.pos })
 	if err == nil {
@@ -77,18 +77,18 @@ func buildTar(cr *countingReader, o options) (*Ztoc, error) {
 	if maxSpan > 1<<31-1 {
 		return nil, fmt.Errorf("ztoc: %d spans do not fit a zTOC", maxSpan+1)
 	}
-	return &Ztoc{
-		Version:                 Version09,
-		BuildToolIdentifier:     o.tool,
-		CompressedArchiveSize:   size,
-		UncompressedArchiveSize: tarSize,
-		TOC:                     toc.entries,
-		Compression:             Uncompressed,
-		MaxSpanID:               int32(maxSpan),
-		SpanDigests:             sr.digests,
-		Checkpoints:             tarZinfo(o.spanSize, size),
-		Warnings:                toc.warnings,
-		BlobDigest:              digestOf(sr.blob),
+	return &serial{
+		version:          Version09,
+		tool:             o.tool,
+		compressedSize:   size,
+		uncompressedSize: tarSize,
+		toc:              toc.toc,
+		compression:      Uncompressed,
+		maxSpanID:        int32(maxSpan),
+		digests:          sr.digests,
+		zinfo:            tarZinfo(o.spanSize, size),
+		warnings:         toc.warnings,
+		blobDigest:       digestOf(sr.blob),
 	}, nil
 }
 

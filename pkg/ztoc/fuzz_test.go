@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,10 +146,43 @@ func buildWithDeadline(t *testing.T, data []byte, opts ...ztoc.Option) (*ztoc.Zt
 	}()
 	select {
 	case r := <-done:
+		checkEncoded(t, bytes.NewReader(data), opts, r.z, r.err)
 		return r.z, r.err
 	case <-time.After(20 * time.Second):
 		t.Fatalf("Build did not return within 20s on %d bytes", len(data))
 		return nil, nil
+	}
+}
+
+// checkEncoded requires BuildEncoded on r to agree with Build's result z
+// (or error): the same error, or Marshal(z)'s bytes and the same facts.
+func checkEncoded(t *testing.T, r io.Reader, opts []ztoc.Option, z *ztoc.Ztoc, buildErr error) {
+	t.Helper()
+	e, err := ztoc.BuildEncoded(context.Background(), r, opts...)
+	if (err == nil) != (buildErr == nil) || (err != nil && err.Error() != buildErr.Error()) {
+		t.Fatalf("BuildEncoded error %v, Build error %v", err, buildErr)
+	}
+	if err != nil {
+		return
+	}
+	want, err := ztoc.Marshal(z)
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	if !bytes.Equal(e.Bytes, want) {
+		t.Fatalf("BuildEncoded bytes differ from Marshal(Build)\n%s", ztoc.Diff(want, e.Bytes))
+	}
+	xattrs := false
+	for _, f := range z.TOC {
+		xattrs = xattrs || strings.HasSuffix(f.Name, ".wh..wh..opq")
+		for k := range f.PAXHeaders {
+			xattrs = xattrs || strings.HasPrefix(k, "SCHILY.xattr.")
+		}
+	}
+	if e.BlobDigest != z.BlobDigest || e.Compression != z.Compression || e.CompressedArchiveSize != z.CompressedArchiveSize ||
+		e.UncompressedArchiveSize != z.UncompressedArchiveSize || e.Spans != int(z.MaxSpanID)+1 || e.Files != len(z.TOC) ||
+		e.Xattrs != xattrs || !reflect.DeepEqual(e.Warnings, z.Warnings) {
+		t.Fatalf("BuildEncoded facts %+v differ from Build's", *e)
 	}
 }
 

@@ -18,34 +18,83 @@ var ErrInvalidTOCEntry = errors.New("invalid toc entry")
 
 // Marshal serializes z exactly as soci's ztoc.Marshal does: the same
 // flatbuffers library, the same builder call sequence, so the same bytes.
-func Marshal(z *Ztoc) (out []byte, err error) {
+func Marshal(z *Ztoc) ([]byte, error) {
+	var toc compactTOC
+	for i := range z.TOC {
+		m := &z.TOC[i]
+		toc.add(typeCode(m.Type), m.Type, m.UncompressedOffset, m.UncompressedSize, m.Mode, m.UID, m.GID, m.ModTime,
+			m.Devmajor, m.Devminor, m.Name, m.Linkname, m.Uname, m.Gname, m.PAXHeaders)
+	}
+	return marshal(&serial{
+		version: z.Version, tool: z.BuildToolIdentifier, toc: &toc,
+		compressedSize: z.CompressedArchiveSize, uncompressedSize: z.UncompressedArchiveSize,
+		compression: z.Compression, maxSpanID: z.MaxSpanID, digests: z.SpanDigests, zinfo: z.Checkpoints,
+	})
+}
+
+// serial is everything a zTOC serializes, in the builder's compact form.
+type serial struct {
+	version, tool    string
+	toc              *compactTOC
+	compressedSize   int64
+	uncompressedSize int64
+	compression      Compression
+	maxSpanID        int32
+	digests          []string
+	ckpts            *checkpointStore // gzip checkpoints, or nil: zinfo holds the blob
+	zinfo            []byte
+
+	// Not serialized.
+	warnings   []Warning
+	blobDigest string
+}
+
+func (s *serial) zinfoSize() int {
+	if s.ckpts != nil {
+		return s.ckpts.size()
+	}
+	return len(s.zinfo)
+}
+
+// marshal serializes s into a buffer sized for the result up front (see
+// sizeBound): the builder never grows, so nothing is copied and the result
+// is the only allocation of the size of the zTOC.
+func marshal(s *serial) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("cannot marshal ztoc: %v", r)
 		}
 	}()
 	var alg fbs.CompressionAlgorithm
-	switch z.Compression {
+	switch s.compression {
 	case "":
 	case Gzip:
 		alg = fbs.CompressionAlgorithmGzip
 	case Uncompressed:
 		alg = fbs.CompressionAlgorithmUncompressed
 	default:
-		return nil, fmt.Errorf("compression algorithm not defined in flatbuf: %s", z.Compression)
+		return nil, fmt.Errorf("compression algorithm not defined in flatbuf: %s", s.compression)
 	}
-	// Size the buffer up front: the builder otherwise doubles its way up,
-	// copying the checkpoints several times.
 	b := flatbuffers.NewBuilder(0)
-	b.Bytes = make([]byte, estimateSize(z))
+	b.Bytes = make([]byte, sizeBound(s))
 	b.Reset()
 
-	version := b.CreateString(z.Version)
-	tool := b.CreateString(z.BuildToolIdentifier)
-	toc := tocToFlatbuffer(b, z.TOC)
-	checkpoints := b.CreateByteVector(z.Checkpoints)
-	digests := make([]flatbuffers.UOffsetT, len(z.SpanDigests))
-	for i, d := range z.SpanDigests {
+	version := b.CreateString(s.version)
+	tool := b.CreateString(s.tool)
+	toc := tocToFlatbuffer(b, s.toc)
+	// CreateByteVector of the zinfo blob, written in place from its chunks:
+	// after the same Prep, CreateByteVector copies the region onto itself.
+	n := s.zinfoSize()
+	b.Prep(flatbuffers.SizeUOffsetT, n)
+	dst := b.Bytes[int(b.Head())-n : b.Head()]
+	if s.ckpts != nil {
+		s.ckpts.copyTo(dst)
+	} else {
+		copy(dst, s.zinfo)
+	}
+	checkpoints := b.CreateByteVector(dst)
+	digests := make([]flatbuffers.UOffsetT, len(s.digests))
+	for i, d := range s.digests {
 		digests[i] = b.CreateString(d)
 	}
 	fbs.CompressionInfoStartSpanDigestsVector(b, len(digests))
@@ -55,10 +104,10 @@ func Marshal(z *Ztoc) (out []byte, err error) {
 	spanDigests := b.EndVector(len(digests))
 
 	fbs.CompressionInfoStart(b)
-	fbs.CompressionInfoAddMaxSpanId(b, z.MaxSpanID)
+	fbs.CompressionInfoAddMaxSpanId(b, s.maxSpanID)
 	fbs.CompressionInfoAddSpanDigests(b, spanDigests)
 	fbs.CompressionInfoAddCheckpoints(b, checkpoints)
-	if z.Compression != "" {
+	if s.compression != "" {
 		fbs.CompressionInfoAddCompressionAlgorithm(b, alg)
 	}
 	info := fbs.CompressionInfoEnd(b)
@@ -67,95 +116,132 @@ func Marshal(z *Ztoc) (out []byte, err error) {
 	fbs.ZtocAddVersion(b, version)
 	fbs.ZtocAddBuildToolIdentifier(b, tool)
 	fbs.ZtocAddToc(b, toc)
-	fbs.ZtocAddCompressedArchiveSize(b, z.CompressedArchiveSize)
-	fbs.ZtocAddUncompressedArchiveSize(b, z.UncompressedArchiveSize)
+	fbs.ZtocAddCompressedArchiveSize(b, s.compressedSize)
+	fbs.ZtocAddUncompressedArchiveSize(b, s.uncompressedSize)
 	fbs.ZtocAddCompressionInfo(b, info)
 	b.Finish(fbs.ZtocEnd(b))
 	return b.FinishedBytes(), nil
 }
 
-func estimateSize(z *Ztoc) int {
-	n := 1024 + len(z.Checkpoints) + 80*len(z.SpanDigests)
-	for i := range z.TOC {
-		m := &z.TOC[i]
-		n += 160 + len(m.Name) + len(m.Linkname) + len(m.Uname) + len(m.Gname)
-		for k, v := range m.PAXHeaders {
-			n += 24 + len(k) + len(v)
-		}
+// fbString bounds the bytes CreateString takes for n bytes: length, bytes,
+// terminator, alignment.
+func fbString(n int) int { return 4 + n + 1 + 3 }
+
+const (
+	// fbEntryTable bounds a FileMetadata table without its vtable: the
+	// soffset, 7 offsets, 5 int64 and 2 uint32 fields, alignment; plus its
+	// slot in the metadata vector.
+	fbEntryTable = 4 + 7*4 + 5*8 + 2*4 + 7 + 4
+	// fbVtable bounds one vtable (14 fields). The builder shares identical
+	// vtables, and a FileMetadata vtable is decided by which of its 7
+	// scalar fields are non-zero and by the table's alignment, so there are
+	// at most 2^7*2 distinct ones, plus the Xattr and top-level ones.
+	fbVtable    = 4 + 2*14 + 2
+	fbMaxVtable = 1<<7*2 + 8
+	// fbXattr bounds one Xattr table (soffset, two offsets, alignment) and
+	// its slot in the entry's vector.
+	fbXattr = 4 + 2*4 + 3 + 4
+	// modTimeMax is the longest formatModTime result (RFC 3339 with
+	// nanoseconds for years 0000-9999).
+	modTimeMax = len("2006-01-02T15:04:05.999999999Z")
+)
+
+// sizeBound is an upper bound of the serialized size of s, tight enough
+// that little of the buffer goes unused.
+func sizeBound(s *serial) int {
+	n := 1024 + fbString(len(s.version)) + fbString(len(s.tool)) + s.zinfoSize() + 8
+	for _, d := range s.digests {
+		n += fbString(len(d)) + 4
 	}
+	n += fbMaxVtable * fbVtable
+	s.toc.each(func(e *tocEntry) {
+		n += fbEntryTable + fbString(len(e.name)) + fbString(len(e.link)) + fbString(len(e.uname)) +
+			fbString(len(e.gname)) + fbString(modTimeMax) + fbString(len(e.typeName())) + 4 + 3
+		if e.npax > 0 {
+			e.paxRecords(func(k, v []byte) { n += fbXattr + fbString(len(k)) + fbString(len(v)) })
+		}
+	})
 	return n
 }
 
-func tocToFlatbuffer(b *flatbuffers.Builder, toc []FileMetadata) flatbuffers.UOffsetT {
-	offsets := make([]flatbuffers.UOffsetT, len(toc))
-	var keys []string
+func tocToFlatbuffer(b *flatbuffers.Builder, toc *compactTOC) flatbuffers.UOffsetT {
+	offsets := make([]flatbuffers.UOffsetT, toc.n)
 	var xattrs []flatbuffers.UOffsetT
-	for i := len(toc) - 1; i >= 0; i-- {
-		m := &toc[i]
-		name := b.CreateString(m.Name)
-		typ := b.CreateString(m.Type)
-		link := b.CreateString(m.Linkname)
-		uname := b.CreateString(m.Uname)
-		gname := b.CreateString(m.Gname)
-		modTime := b.CreateString(formatModTime(m.ModTime))
+	var mt []byte
+	blk := make([]tocEntry, markEvery)
+	for k := len(toc.marks) - 1; k >= 0; k-- {
+		blk = toc.block(k, blk[:markEvery])
+		for j := len(blk) - 1; j >= 0; j-- {
+			m := &blk[j]
+			i := k*markEvery + j
+			name := b.CreateByteString(m.name)
+			var typ flatbuffers.UOffsetT
+			if m.typ == typOther {
+				typ = b.CreateByteString(m.typName)
+			} else {
+				typ = b.CreateString(entryTypeNames[m.typ])
+			}
+			link := b.CreateByteString(m.link)
+			uname := b.CreateByteString(m.uname)
+			gname := b.CreateByteString(m.gname)
+			mt = appendModTime(mt[:0], m.modTime())
+			modTime := b.CreateByteString(mt)
 
-		keys = keys[:0]
-		for k := range m.PAXHeaders {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		xattrs = xattrs[:0]
-		for _, k := range keys {
-			ko := b.CreateString(k)
-			vo := b.CreateString(m.PAXHeaders[k])
-			fbs.XattrStart(b)
-			fbs.XattrAddKey(b, ko)
-			fbs.XattrAddValue(b, vo)
-			xattrs = append(xattrs, fbs.XattrEnd(b))
-		}
-		fbs.FileMetadataStartXattrsVector(b, len(xattrs))
-		for j := len(xattrs) - 1; j >= 0; j-- {
-			b.PrependUOffsetT(xattrs[j])
-		}
-		xv := b.EndVector(len(xattrs))
+			xattrs = xattrs[:0]
+			if m.npax > 0 {
+				m.paxRecords(func(k, v []byte) {
+					ko := b.CreateByteString(k)
+					vo := b.CreateByteString(v)
+					fbs.XattrStart(b)
+					fbs.XattrAddKey(b, ko)
+					fbs.XattrAddValue(b, vo)
+					xattrs = append(xattrs, fbs.XattrEnd(b))
+				})
+			}
+			fbs.FileMetadataStartXattrsVector(b, len(xattrs))
+			for j := len(xattrs) - 1; j >= 0; j-- {
+				b.PrependUOffsetT(xattrs[j])
+			}
+			xv := b.EndVector(len(xattrs))
 
-		fbs.FileMetadataStart(b)
-		fbs.FileMetadataAddName(b, name)
-		fbs.FileMetadataAddType(b, typ)
-		fbs.FileMetadataAddUncompressedOffset(b, m.UncompressedOffset)
-		fbs.FileMetadataAddUncompressedSize(b, m.UncompressedSize)
-		fbs.FileMetadataAddLinkname(b, link)
-		fbs.FileMetadataAddMode(b, m.Mode)
-		fbs.FileMetadataAddUid(b, m.UID)
-		fbs.FileMetadataAddGid(b, m.GID)
-		fbs.FileMetadataAddUname(b, uname)
-		fbs.FileMetadataAddGname(b, gname)
-		fbs.FileMetadataAddModTime(b, modTime)
-		fbs.FileMetadataAddDevmajor(b, m.Devmajor)
-		fbs.FileMetadataAddDevminor(b, m.Devminor)
-		fbs.FileMetadataAddXattrs(b, xv)
-		offsets[i] = fbs.FileMetadataEnd(b)
+			fbs.FileMetadataStart(b)
+			fbs.FileMetadataAddName(b, name)
+			fbs.FileMetadataAddType(b, typ)
+			fbs.FileMetadataAddUncompressedOffset(b, m.off)
+			fbs.FileMetadataAddUncompressedSize(b, m.size)
+			fbs.FileMetadataAddLinkname(b, link)
+			fbs.FileMetadataAddMode(b, m.mode)
+			fbs.FileMetadataAddUid(b, m.uid)
+			fbs.FileMetadataAddGid(b, m.gid)
+			fbs.FileMetadataAddUname(b, uname)
+			fbs.FileMetadataAddGname(b, gname)
+			fbs.FileMetadataAddModTime(b, modTime)
+			fbs.FileMetadataAddDevmajor(b, m.devmajor)
+			fbs.FileMetadataAddDevminor(b, m.devminor)
+			fbs.FileMetadataAddXattrs(b, xv)
+			offsets[i] = fbs.FileMetadataEnd(b)
+		}
 	}
-	fbs.TOCStartMetadataVector(b, len(toc))
+	fbs.TOCStartMetadataVector(b, toc.n)
 	for i := len(offsets) - 1; i >= 0; i-- {
 		b.PrependUOffsetT(offsets[i])
 	}
-	md := b.EndVector(len(toc))
+	md := b.EndVector(toc.n)
 	fbs.TOCStart(b)
 	fbs.TOCAddMetadata(b, md)
 	return fbs.TOCEnd(b)
 }
 
-// formatModTime writes t as time.Time.MarshalText does, but always in UTC:
+// appendModTime appends t as time.Time.MarshalText does, but always in UTC:
 // soci formats in the process's local zone, so its bytes depend on TZ; ours
 // equal soci's run with TZ=UTC. A time MarshalText rejects (year outside
-// 0..9999) becomes "", as in soci.
-func formatModTime(t time.Time) string {
-	b, err := t.UTC().MarshalText()
+// 0..9999) appends nothing, as soci writes "".
+func appendModTime(b []byte, t time.Time) []byte {
+	out, err := t.UTC().AppendText(b)
 	if err != nil {
-		return ""
+		return b
 	}
-	return string(b)
+	return out
 }
 
 // Unmarshal decodes a serialized zTOC. Malformed input gives an error, never

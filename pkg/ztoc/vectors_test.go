@@ -117,10 +117,14 @@ func (p plainReader) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func buildVector(t *testing.T, c vectorCase, r io.Reader) (*ztoc.Ztoc, []byte) {
 	t.Helper()
-	z, err := ztoc.Build(context.Background(), r,
-		ztoc.WithSpanSize(c.SpanSize),
+	opts := []ztoc.Option{ztoc.WithSpanSize(c.SpanSize),
 		ztoc.WithBuildToolIdentifier(c.BuildToolIdentifier),
-		ztoc.WithCompression(c.compression()))
+		ztoc.WithCompression(c.compression())}
+	var copied bytes.Buffer
+	z, err := ztoc.Build(context.Background(), io.TeeReader(r, &copied), opts...)
+	if err == nil {
+		checkEncoded(t, &copied, opts, z, err)
+	}
 	if err != nil {
 		t.Fatalf("Build(%s, span %d): %v", c.LayerFile, c.SpanSize, err)
 	}

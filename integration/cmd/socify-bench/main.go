@@ -11,7 +11,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bufio"
 	"compress/gzip"
 	"context"
@@ -19,12 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -43,12 +42,15 @@ type result struct {
 	Seconds  float64 `json:"seconds"`
 	MaxRSS   int64   `json:"max_rss_bytes"`
 	PeakHeap uint64  `json:"peak_heap_bytes,omitempty"`
+	ZtocSize int64   `json:"ztoc_bytes,omitempty"`
+	Files    int     `json:"files,omitempty"`
 }
 
 var cases = []struct{ name, desc string }{
 	{"klauspost", "klauspost/compress gzip → io.Discard (baseline)"},
 	{"stdlib", "Go compress/gzip → io.Discard"},
-	{"socify", "socify ztoc.Build (single pass: inflate + tar TOC + span and blob sha256)"},
+	{"socify", "library ztoc.Build + Marshal in the benchmark binary (single pass: inflate + tar TOC + span and blob sha256)"},
+	{"cli", "the socify CLI: ztoc build LAYER -o FILE, GOGC untouched"},
 	{"soci", "soci v0.16.1 ztoc BuildZtoc (cgo zlib + Go gzip + span hashing)"},
 }
 
@@ -56,14 +58,18 @@ func main() {
 	one := flag.String("one", "", "internal: run one measurement in this process")
 	e2eOne := flag.String("e2e-one", "", "internal: run one end-to-end measurement in this process")
 	suites := flag.String("suite", "ztoc,e2e", "which suites to run: ztoc (builder vs inflaters), e2e (conversions)")
-	layer := flag.String("layer", "", "gzip layer to use (default: generate one)")
+	layer := flag.String("layer", "", "gzip layer to use (default: generated ones, see -layers)")
+	layers := flag.String("layers", "small,large,files", "generated layers for the ztoc suite: small (~67 MB), large (>= 400 MB), files (many small files), huge (~1.3 GB)")
+	huge := flag.Bool("huge", false, "add the ~1.3 GB layer to -layers")
+	nfiles := flag.Int("files", 327_660, "files in the small-files layer")
 	runs := flag.Int("runs", 5, "runs per case (median reported)")
-	minSize := flag.Int64("min-size", 300_000_000, "minimum compressed size of the generated layer")
+	minSize := flag.Int64("min-size", 300_000_000, "minimum compressed size of the generated layer of the e2e suite")
 	span := flag.Int64("span", ztoc.DefaultSpanSize, "span size")
-	only := flag.String("cases", "klauspost,stdlib,socify,soci", "comma-separated cases")
+	only := flag.String("cases", "klauspost,socify,cli", "comma-separated cases: "+caseNames())
+	profile := flag.String("profile", "", "write CPU profiles of the socify case into `DIR` and print a breakdown")
 	flag.Parse()
 	if *one != "" {
-		if err := measure(*one, *layer, *span); err != nil {
+		if err := measure(*one, *layer, *span, *profile); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -76,37 +82,100 @@ func main() {
 		}
 		return
 	}
-	if *layer == "" {
-		var err error
-		if *layer, err = generate(*minSize); err != nil {
-			fmt.Fprintln(os.Stderr, "generating layer:", err)
-			os.Exit(1)
-		}
-	}
-	st, err := os.Stat(*layer)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, what+":", err)
 		os.Exit(1)
 	}
-	fmt.Printf("layer: %s (%.1f MB gzip)\nmachine: %d CPUs, %s/%s, %s\nruns per case: %d (interleaved), span %d\n\n",
-		*layer, float64(st.Size())/1e6, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), *runs, *span)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("machine: %d CPUs, %s/%s, %s, load average %s\nruns per case: %d (interleaved), span %d\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), strings.Join(strings.Fields(string(load))[:3], " "), *runs, *span)
 	self, _ := os.Executable()
 	if strings.Contains(*suites, "ztoc") {
-		runZtoc(self, *layer, *only, *runs, *span)
+		var ls []benchLayer
+		if *layer != "" {
+			ls = []benchLayer{{name: filepath.Base(*layer), path: *layer}}
+		} else {
+			names := *layers
+			if *huge {
+				names += ",huge"
+			}
+			for _, n := range strings.Split(names, ",") {
+				l, err := makeLayer(n, *nfiles)
+				if err != nil {
+					fail("generating layer "+n, err)
+				}
+				ls = append(ls, l)
+			}
+		}
+		var cli string
+		if strings.Contains(*only, "cli") {
+			var err error
+			if cli, err = buildCLI(); err != nil {
+				fail("building socify", err)
+			}
+		}
+		for _, l := range ls {
+			if err := runZtoc(self, cli, l, *only, *runs, *span, *profile); err != nil {
+				fail(l.name, err)
+			}
+		}
 	}
 	if strings.Contains(*suites, "e2e") {
-		if err := runE2E(self, *layer, *runs); err != nil {
-			fmt.Fprintln(os.Stderr, "end to end:", err)
-			os.Exit(1)
+		l := *layer
+		if l == "" {
+			var err error
+			if l, err = generate(*minSize); err != nil {
+				fail("generating layer", err)
+			}
+		}
+		if err := runE2E(self, l, *runs); err != nil {
+			fail("end to end", err)
 		}
 	}
 }
 
-func runZtoc(self, layer, only string, runs int, span int64) {
+func caseNames() string {
+	var n []string
+	for _, c := range cases {
+		n = append(n, c.name)
+	}
+	return strings.Join(n, ",")
+}
+
+// makeLayer returns the generated layer called name.
+func makeLayer(name string, files int) (benchLayer, error) {
+	var l benchLayer
+	var err error
+	switch name {
+	case "small":
+		l = benchLayer{name: name, desc: "real files, gzip -6, >= 67 MB"}
+		l.path, err = generate(67_000_000)
+	case "large":
+		l = benchLayer{name: name, desc: "real files, gzip -6, >= 400 MB"}
+		l.path, err = generate(400_000_000)
+	case "huge":
+		l = benchLayer{name: name, desc: "real files, gzip -6, >= 1.3 GB"}
+		l.path, err = generate(1_300_000_000)
+	case "files":
+		l = benchLayer{name: name, desc: fmt.Sprintf("%d files of 0-2 KiB of real source text, gzip -6", files)}
+		l.path, err = smallFilesLayer(files)
+	default:
+		err = fmt.Errorf("unknown layer %q (small, large, huge, files)", name)
+	}
+	return l, err
+}
+
+func runZtoc(self, cli string, l benchLayer, only string, runs int, span int64, profile string) error {
 	want := map[string]bool{}
 	for _, c := range strings.Split(only, ",") {
 		want[c] = true
 	}
+	st, err := os.Stat(l.path)
+	if err != nil {
+		return err
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("layer %s: %s, %.1f MB gzip (%s); load average before: %s\n", l.name, l.desc, float64(st.Size())/1e6, l.path, strings.Join(strings.Fields(string(load))[:3], " "))
 	all := map[string][]result{}
 	// Interleave the cases so drift on a noisy machine hits all of them alike.
 	for i := 0; i < runs; i++ {
@@ -114,16 +183,25 @@ func runZtoc(self, layer, only string, runs int, span int64) {
 			if !want[c.name] {
 				continue
 			}
-			r, err := child(self, c.name, layer, span)
+			var r result
+			var err error
+			if c.name == "cli" {
+				r, err = cliZtoc(cli, l.path, span)
+			} else {
+				prof := ""
+				if c.name == "socify" && i == 0 && profile != "" {
+					prof = filepath.Join(profile, l.name+".pprof")
+				}
+				r, err = child(self, c.name, l.path, span, prof)
+			}
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
-				os.Exit(1)
+				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			all[c.name] = append(all[c.name], r)
 		}
 	}
 	base := median(all["klauspost"], func(r result) float64 { return r.Seconds })
-	fmt.Printf("%-10s %10s %8s %12s %12s  %s\n", "case", "median s", "ratio", "peak RSS", "peak heap", "what")
+	fmt.Printf("%-10s %10s %8s %12s %12s %11s %14s  %s\n", "case", "median s", "ratio", "peak RSS", "peak heap", "zTOC", "1.25×zTOC+40", "what")
 	for _, c := range cases {
 		rs := all[c.name]
 		if len(rs) == 0 {
@@ -132,16 +210,60 @@ func runZtoc(self, layer, only string, runs int, span int64) {
 		s := median(rs, func(r result) float64 { return r.Seconds })
 		rss := median(rs, func(r result) float64 { return float64(r.MaxRSS) })
 		heap := median(rs, func(r result) float64 { return float64(r.PeakHeap) })
+		z := median(rs, func(r result) float64 { return float64(r.ZtocSize) })
 		ratio := "-"
 		if base > 0 {
 			ratio = fmt.Sprintf("%.2fx", s/base)
 		}
-		h := "-"
+		h, zs, budget := "-", "-", "-"
 		if heap > 0 {
 			h = fmt.Sprintf("%.1f MiB", heap/(1<<20))
 		}
-		fmt.Printf("%-10s %10.3f %8s %8.1f MiB %12s  %s\n", c.name, s, ratio, rss/(1<<20), h, c.desc)
+		if z > 0 {
+			zs = fmt.Sprintf("%.1f MiB", z/(1<<20))
+			b := 1.25*z + 40<<20
+			mark := "ok"
+			if rss > b {
+				mark = "OVER"
+			}
+			budget = fmt.Sprintf("%.1f MiB %s", b/(1<<20), mark)
+		}
+		fmt.Printf("%-10s %10.3f %8s %8.1f MiB %12s %11s %14s  %s\n", c.name, s, ratio, rss/(1<<20), h, zs, budget, c.desc)
 	}
+	if f := all["socify"]; len(f) > 0 && f[0].Files > 0 {
+		fmt.Printf("(%d tar entries)\n", f[0].Files)
+	}
+	if profile != "" && want["socify"] {
+		if err := printBreakdown(self, filepath.Join(profile, l.name+".pprof")); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	return nil
+}
+
+// cliZtoc times the real CLI building the zTOC of layer, with the
+// environment's GOGC (the product as users run it).
+func cliZtoc(cli, layer string, span int64) (result, error) {
+	dir, err := os.MkdirTemp("", "socify-bench-ztoc-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "layer.ztoc")
+	cmd := exec.Command(cli, "ztoc", "build", "--quiet", "--span-size", fmt.Sprint(span), layer, "-o", out)
+	cmd.Stderr = os.Stderr
+	t := time.Now()
+	if err := cmd.Run(); err != nil {
+		return result{}, err
+	}
+	r := result{Name: "cli", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	st, err := os.Stat(out)
+	if err != nil {
+		return r, err
+	}
+	r.ZtocSize = st.Size()
+	return r, nil
 }
 
 func median(rs []result, f func(result) float64) float64 {
@@ -159,8 +281,8 @@ func median(rs []result, f func(result) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func child(self, name, layer string, span int64) (result, error) {
-	cmd := exec.Command(self, "-one", name, "-layer", layer, "-span", fmt.Sprint(span))
+func child(self, name, layer string, span int64, profile string) (result, error) {
+	cmd := exec.Command(self, "-one", name, "-layer", layer, "-span", fmt.Sprint(span), "-profile", profile)
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	out, err := cmd.Output()
@@ -175,7 +297,7 @@ func child(self, name, layer string, span int64) (result, error) {
 	return r, nil
 }
 
-func measure(name, layer string, span int64) error {
+func measure(name, layer string, span int64, profile string) error {
 	f, err := os.Open(layer)
 	if err != nil {
 		return err
@@ -201,6 +323,17 @@ func measure(name, layer string, span int64) error {
 			}
 		}
 	}()
+	if profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pf.Close()
+	}
+	r := result{Name: name}
 	start := time.Now()
 	br := bufio.NewReaderSize(f, 1<<20)
 	switch name {
@@ -226,126 +359,37 @@ func measure(name, layer string, span int64) error {
 		if err != nil {
 			return err
 		}
-		if _, err := ztoc.Marshal(z); err != nil {
+		b, err := ztoc.Marshal(z)
+		if err != nil {
 			return err
 		}
+		r.ZtocSize, r.Files = int64(len(b)), len(z.TOC)
 	case "soci":
 		z, err := sociztoc.NewBuilder("AWS SOCI CLI v0.2").BuildZtoc(layer, span)
 		if err != nil {
 			return err
 		}
-		if _, _, err := sociztoc.Marshal(z); err != nil {
+		rd, _, err := sociztoc.Marshal(z)
+		if err != nil {
 			return err
 		}
+		n, err := io.Copy(io.Discard, rd)
+		if err != nil {
+			return err
+		}
+		r.ZtocSize = n
 	default:
 		return fmt.Errorf("unknown case %q", name)
 	}
 	el := time.Since(start)
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
 	close(stop)
 	<-done
-	r := result{Name: name, Seconds: el.Seconds()}
+	r.Seconds = el.Seconds()
 	if name == "socify" {
 		r.PeakHeap = peak
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
-}
-
-// generate makes a gzip -6 layer of real files, cached across runs: a tar
-// of whole files from real trees (repeated under copyN/ prefixes if needed)
-// piped through GNU gzip -6 until the compressed size reaches minSize.
-func generate(minSize int64) (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	dir = filepath.Join(dir, "socify-bench")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, fmt.Sprintf("layer-%d.tar.gz", minSize))
-	if st, err := os.Stat(out); err == nil && st.Size() >= minSize {
-		return out, nil
-	}
-	var roots []string
-	for _, r := range []string{runtime.GOROOT(), filepath.Join(os.Getenv("HOME"), "go/pkg/mod"), "/usr/share", "/usr/lib"} {
-		if _, err := os.Stat(r); err == nil {
-			roots = append(roots, r)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "generating %s from %v (tar | gzip -6, until %d MB)...\n", out, roots, minSize/1e6)
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp)
-	cmd := exec.Command("gzip", "-6", "-n")
-	cmd.Stdout = f
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	tw := tar.NewWriter(stdin)
-	var written int64
-	full := func() bool {
-		st, err := f.Stat()
-		return err == nil && st.Size() >= minSize
-	}
-	for pass := 0; pass < 20 && !full(); pass++ {
-		for _, root := range roots {
-			err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-				if err != nil || !de.Type().IsRegular() {
-					return nil
-				}
-				info, err := de.Info()
-				if err != nil {
-					return nil
-				}
-				src, err := os.Open(p)
-				if err != nil {
-					return nil
-				}
-				defer src.Close()
-				hdr, _ := tar.FileInfoHeader(info, "")
-				hdr.Name = fmt.Sprintf("copy%d%s", pass, p)
-				hdr.Uname, hdr.Gname = "", ""
-				if err := tw.WriteHeader(hdr); err != nil {
-					return err
-				}
-				n, err := io.CopyN(tw, src, info.Size())
-				if err != nil {
-					// A file that shrank: pad so the archive stays valid.
-					if _, err := tw.Write(make([]byte, info.Size()-n)); err != nil {
-						return err
-					}
-				}
-				written += info.Size()
-				if written > 64<<20 {
-					written = 0
-					if full() {
-						return fs.SkipAll
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return "", err
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	return out, os.Rename(tmp, out)
 }

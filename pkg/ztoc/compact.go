@@ -1,0 +1,373 @@
+package ztoc
+
+import (
+	"encoding/binary"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The builder keeps the TOC and the checkpoints in a compact form until they
+// are serialized: entries as variable-length records in fixed-size chunks,
+// checkpoints in chunks of whole records. Nothing is ever grown by doubling
+// (which copies everything and leaves the old copy as garbage), no entry has
+// a map, and Marshal reads straight from the chunks into a buffer sized up
+// front. This is what bounds peak memory by the size of the zTOC
+// (docs/performance.md).
+
+const (
+	arenaChunk = 256 << 10
+	// markEvery entries, the position of an entry is remembered, so that
+	// Marshal, which must emit entries last to first, decodes a block of
+	// entries forward and emits it backwards.
+	markEvery = 64
+)
+
+// arena stores records in chunks; a record never straddles two chunks.
+type arena struct {
+	chunks [][]byte
+}
+
+type arenaPos struct{ chunk, off int }
+
+// mark is where a block of entries starts, with the state its first record
+// is relative to (the first record of a block spells out its names).
+type mark struct {
+	pos     arenaPos
+	prevEnd int64
+}
+
+func (a *arena) add(rec []byte) arenaPos {
+	n := len(a.chunks)
+	if n == 0 || len(a.chunks[n-1])+len(rec) > cap(a.chunks[n-1]) {
+		a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, len(rec))))
+		n++
+	}
+	c := &a.chunks[n-1]
+	p := arenaPos{n - 1, len(*c)}
+	*c = append(*c, rec...)
+	return p
+}
+
+func (a *arena) size() int {
+	s := 0
+	for _, c := range a.chunks {
+		s += cap(c)
+	}
+	return s
+}
+
+// Entry type codes in records, in the order of entryTypeNames.
+var entryTypeNames = [...]string{"hardlink", "symlink", "dir", "reg", "char", "block", "fifo"}
+
+// typOther marks a record whose type name follows the link name: a Ztoc
+// made by hand or decoded from another tool may carry any type string.
+const typOther = 0x0f
+
+const (
+	recUnameSame = 0x10 // uname equals the previous entry's
+	recGnameSame = 0x20
+	recPAX       = 0x40
+)
+
+// compactTOC is the TOC under construction.
+type compactTOC struct {
+	a       arena
+	marks   []mark
+	n       int
+	prevEnd int64 // aligned end of the previous entry's data
+	prevOff int64
+	uname   []byte // the previous entry's, copied
+	gname   []byte
+	rec     []byte // scratch
+	keys    []string
+	// xattrs is soci's condition for keeping xattrs in the SOCI index: some
+	// entry has a SCHILY.xattr.* record or is an opaque-directory whiteout.
+	xattrs bool
+}
+
+// tocEntry is one entry as a header parser produces it or as decoded from a
+// record; its byte slices are only valid until the next call that reuses it.
+type tocEntry struct {
+	typ                uint8
+	off, size, mode    int64
+	uid, gid           uint32
+	sec                int64
+	nsec               int64
+	devmajor, devminor int64
+	name, link         []byte
+	uname, gname       []byte
+	pax                []byte // encoded records: uvarint count, then key and value of each, sorted by key
+	npax               int
+	typName            []byte // for typ == typOther: a type name Build never produces
+}
+
+func appendBytes[S string | []byte](b []byte, s S) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// add appends an entry. pax holds the PAX records (nil if none); typName
+// is used only with typ == typOther.
+func (t *compactTOC) add(typ uint8, typName string, off, size, mode int64, uid, gid uint32, mt time.Time, devmajor, devminor int64, name, link, uname, gname string, pax map[string]string) {
+	flags := typ
+	first := t.n%markEvery == 0
+	if !first && string(t.uname) == uname {
+		flags |= recUnameSame
+	}
+	if !first && string(t.gname) == gname {
+		flags |= recGnameSame
+	}
+	if len(pax) > 0 {
+		flags |= recPAX
+	}
+	r := append(t.rec[:0], flags)
+	r = binary.AppendVarint(r, off-t.prevEnd)
+	r = binary.AppendVarint(r, size)
+	r = binary.AppendVarint(r, mode)
+	r = binary.AppendUvarint(r, uint64(uid))
+	r = binary.AppendUvarint(r, uint64(gid))
+	r = binary.AppendVarint(r, mt.Unix())
+	r = binary.AppendUvarint(r, uint64(mt.Nanosecond()))
+	r = binary.AppendVarint(r, devmajor)
+	r = binary.AppendVarint(r, devminor)
+	r = appendBytes(r, name)
+	r = appendBytes(r, link)
+	if typ == typOther {
+		r = appendBytes(r, typName)
+	}
+	if flags&recUnameSame == 0 {
+		r = appendBytes(r, uname)
+		t.uname = append(t.uname[:0], uname...)
+	}
+	if flags&recGnameSame == 0 {
+		r = appendBytes(r, gname)
+		t.gname = append(t.gname[:0], gname...)
+	}
+	if strings.HasSuffix(name, ".wh..wh..opq") {
+		t.xattrs = true
+	}
+	if len(pax) > 0 {
+		keys := t.keys[:0]
+		for k := range pax {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		t.keys = keys[:0]
+		r = binary.AppendUvarint(r, uint64(len(keys)))
+		for _, k := range keys {
+			r = appendBytes(r, k)
+			r = appendBytes(r, pax[k])
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				t.xattrs = true
+			}
+		}
+	}
+	t.rec = r
+	p := t.a.add(r)
+	if first {
+		t.marks = append(t.marks, mark{p, t.prevEnd})
+	}
+	t.n++
+	t.prevOff = off
+	t.prevEnd = alignToTarBlock(off + size)
+}
+
+// cursor decodes entries forward from a position.
+type cursor struct {
+	a       *arena
+	pos     arenaPos
+	prevEnd int64
+	uname   []byte
+	gname   []byte
+}
+
+func uvarint(b []byte, i *int) uint64 {
+	v, n := binary.Uvarint(b[*i:])
+	*i += n
+	return v
+}
+
+func varint(b []byte, i *int) int64 {
+	v, n := binary.Varint(b[*i:])
+	*i += n
+	return v
+}
+
+func bytesAt(b []byte, i *int) []byte {
+	n := int(uvarint(b, i))
+	s := b[*i : *i+n : *i+n]
+	*i += n
+	return s
+}
+
+// next decodes the entry at the cursor into e. Records were written by add,
+// so they are well formed.
+func (c *cursor) next(e *tocEntry) {
+	if c.pos.off == len(c.a.chunks[c.pos.chunk]) {
+		c.pos = arenaPos{c.pos.chunk + 1, 0}
+	}
+	b := c.a.chunks[c.pos.chunk]
+	i := c.pos.off
+	flags := b[i]
+	i++
+	e.typ = flags & 0x0f
+	e.off = c.prevEnd + varint(b, &i)
+	e.size = varint(b, &i)
+	e.mode = varint(b, &i)
+	e.uid = uint32(uvarint(b, &i))
+	e.gid = uint32(uvarint(b, &i))
+	e.sec = varint(b, &i)
+	e.nsec = int64(uvarint(b, &i))
+	e.devmajor = varint(b, &i)
+	e.devminor = varint(b, &i)
+	e.name = bytesAt(b, &i)
+	e.link = bytesAt(b, &i)
+	e.typName = nil
+	if e.typ == typOther {
+		e.typName = bytesAt(b, &i)
+	}
+	if flags&recUnameSame == 0 {
+		c.uname = bytesAt(b, &i)
+	}
+	if flags&recGnameSame == 0 {
+		c.gname = bytesAt(b, &i)
+	}
+	e.uname, e.gname = c.uname, c.gname
+	e.pax, e.npax = nil, 0
+	if flags&recPAX != 0 {
+		start := i
+		e.npax = int(uvarint(b, &i))
+		for k := 0; k < 2*e.npax; k++ {
+			bytesAt(b, &i)
+		}
+		e.pax = b[start:i]
+	}
+	c.pos.off = i
+	c.prevEnd = alignToTarBlock(e.off + e.size)
+}
+
+// paxRecords iterates over the encoded records of e in key order.
+func (e *tocEntry) paxRecords(f func(k, v []byte)) {
+	i := 0
+	n := int(uvarint(e.pax, &i))
+	for ; n > 0; n-- {
+		k := bytesAt(e.pax, &i)
+		f(k, bytesAt(e.pax, &i))
+	}
+}
+
+// block decodes the entries of block k (markEvery entries from marks[k])
+// into dst, which it returns resized.
+func (t *compactTOC) block(k int, dst []tocEntry) []tocEntry {
+	dst = dst[:min(markEvery, t.n-k*markEvery)]
+	c := cursor{a: &t.a, pos: t.marks[k].pos, prevEnd: t.marks[k].prevEnd}
+	for i := range dst {
+		c.next(&dst[i])
+	}
+	return dst
+}
+
+// each calls f for every entry in order.
+func (t *compactTOC) each(f func(e *tocEntry)) {
+	if t.n == 0 {
+		return
+	}
+	c := cursor{a: &t.a, pos: t.marks[0].pos}
+	var e tocEntry
+	for i := 0; i < t.n; i++ {
+		c.next(&e)
+		f(&e)
+	}
+}
+
+func (e *tocEntry) typeName() string {
+	if e.typ == typOther {
+		return string(e.typName)
+	}
+	return entryTypeNames[e.typ]
+}
+
+func (e *tocEntry) modTime() time.Time { return time.Unix(e.sec, e.nsec) }
+
+// fileMetadata materializes e as the public type.
+func (e *tocEntry) fileMetadata(tarHeaderOffset int64) FileMetadata {
+	m := FileMetadata{
+		Name:               string(e.name),
+		Type:               e.typeName(),
+		UncompressedOffset: e.off,
+		UncompressedSize:   e.size,
+		TarHeaderOffset:    tarHeaderOffset,
+		Linkname:           string(e.link),
+		Mode:               e.mode,
+		UID:                e.uid,
+		GID:                e.gid,
+		Uname:              string(e.uname),
+		Gname:              string(e.gname),
+		ModTime:            e.modTime(),
+		Devmajor:           e.devmajor,
+		Devminor:           e.devminor,
+	}
+	if e.npax > 0 {
+		m.PAXHeaders = make(map[string]string, e.npax)
+		e.paxRecords(func(k, v []byte) { m.PAXHeaders[string(k)] = string(v) })
+	}
+	return m
+}
+
+// fileMetadata materializes the whole TOC as the public type.
+func (t *compactTOC) fileMetadata() []FileMetadata {
+	out := make([]FileMetadata, 0, t.n)
+	t.each(func(e *tocEntry) {
+		var tho int64
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			tho = alignToTarBlock(p.UncompressedOffset + p.UncompressedSize)
+		}
+		out = append(out, e.fileMetadata(tho))
+	})
+	return out
+}
+
+// typeCode is the record code of a TOC type name.
+func typeCode(s string) uint8 {
+	for i, n := range entryTypeNames {
+		if n == s {
+			return uint8(i)
+		}
+	}
+	return typOther
+}
+
+// checkpointStore holds the gzip zinfo blob in chunks of whole records.
+type checkpointStore struct {
+	header [12]byte
+	chunks [][]byte
+	count  int
+}
+
+const checkpointsPerChunk = 32
+
+func (s *checkpointStore) add(in, out int64, bits uint8, window []byte) {
+	n := len(s.chunks)
+	if n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
+		s.chunks = append(s.chunks, make([]byte, 0, checkpointsPerChunk*checkpointSize))
+		n++
+	}
+	c := &s.chunks[n-1]
+	*c = binary.LittleEndian.AppendUint64(*c, uint64(in))
+	*c = binary.LittleEndian.AppendUint64(*c, uint64(out))
+	*c = append(*c, bits)
+	*c = append(*c, window...)
+	s.count++
+}
+
+func (s *checkpointStore) size() int { return 12 + s.count*checkpointSize }
+
+// copyTo writes the whole blob into dst, which has size() bytes.
+func (s *checkpointStore) copyTo(dst []byte) {
+	n := copy(dst, s.header[:])
+	for _, c := range s.chunks {
+		n += copy(dst[n:], c)
+	}
+}
