@@ -10,18 +10,10 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
 func main() {
-	// socify's heap is small and mostly long-lived (zTOCs waiting to be
-	// written); the garbage comes in bursts from checkpoint buffers. A GC
-	// target of 50% instead of 100% keeps peak RSS close to the live set at
-	// no measurable CPU cost (docs/performance.md). GOGC still overrides it.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
 	// The first signal cancels the context: every command stops promptly and
 	// removes partial output. A second signal kills the process the default
 	// way, for the impatient.

@@ -160,7 +160,7 @@ func ztocBuild(c *cli.Context) error {
 			return fmt.Errorf("%s does not start with the gzip magic bytes; for an uncompressed tar layer use --uncompressed", layer)
 		}
 	}
-	z, err := ztoc.Build(c.Context, br,
+	z, err := ztoc.BuildEncoded(c.Context, br,
 		ztoc.WithSpanSize(span),
 		ztoc.WithBuildToolIdentifier(c.String("build-tool-identifier")),
 		ztoc.WithCompression(compression))
@@ -169,10 +169,7 @@ func ztocBuild(c *cli.Context) error {
 		return fmt.Errorf("building the zTOC of %s: %w", layer, err)
 	}
 	s.progress.Finish(id, "indexed")
-	b, err := ztoc.Marshal(z)
-	if err != nil {
-		return fmt.Errorf("serializing the zTOC of %s: %w", layer, err)
-	}
+	b := z.Bytes
 	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
@@ -189,8 +186,8 @@ func ztocBuild(c *cli.Context) error {
 		Size:        int64(len(b)),
 		Compression: string(z.Compression),
 		SpanSize:    span,
-		Spans:       int(z.MaxSpanID) + 1,
-		Files:       len(z.TOC),
+		Spans:       z.Spans,
+		Files:       z.Files,
 		Warnings:    []warningJSON{},
 		Seconds:     time.Since(start).Seconds(),
 	}

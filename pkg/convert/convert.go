@@ -585,7 +585,9 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 		verifier = j.desc.Digest.Verifier()
 		r = io.TeeReader(pr, verifier)
 	}
-	z, err := ztoc.Build(ctx, r,
+	// BuildEncoded rather than Build + Marshal: the TOC stays compact until
+	// serialized, so memory is bounded by the zTOCs in flight.
+	z, err := ztoc.BuildEncoded(ctx, r,
 		ztoc.WithSpanSize(c.o.spanSize),
 		ztoc.WithBuildToolIdentifier(c.o.tool),
 		ztoc.WithCompression(j.key.compression))
@@ -602,11 +604,9 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	} else if z.BlobDigest != j.desc.Digest.String() {
 		return fmt.Errorf("%w: content has digest %s", ErrDigestMismatch, z.BlobDigest)
 	}
-	b, err := ztoc.Marshal(z)
-	if err != nil {
-		return fmt.Errorf("encode zTOC: %w", err)
-	}
-	meta := CacheMeta{LayerSize: j.desc.Size, Ztoc: digest.FromBytes(b), Spans: int(z.MaxSpanID) + 1, Files: len(z.TOC), HasXattrs: hasXattrs(z)}
+	b := z.Bytes
+	// Xattrs is the negation of soci's shouldDisableXattrs.
+	meta := CacheMeta{LayerSize: j.desc.Size, Ztoc: digest.FromBytes(b), Spans: z.Spans, Files: z.Files, HasXattrs: z.Xattrs}
 	for _, w := range z.Warnings {
 		meta.Warnings = append(meta.Warnings, w.String())
 		c.o.logger.Warn("zTOC warning", "layer", j.desc.Digest, "warning", w.String())
@@ -618,21 +618,6 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	}
 	c.finishJob(j, b, LayerIndexed, meta, pr.n, time.Since(start))
 	return nil
-}
-
-// hasXattrs is the negation of soci's shouldDisableXattrs.
-func hasXattrs(z *ztoc.Ztoc) bool {
-	for _, f := range z.TOC {
-		if strings.HasSuffix(f.Name, ".wh..wh..opq") {
-			return true
-		}
-		for k := range f.PAXHeaders {
-			if strings.HasPrefix(k, "SCHILY.xattr.") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // progressReader counts layer bytes and reports progress every MiB.

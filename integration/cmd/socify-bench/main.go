@@ -49,7 +49,7 @@ type result struct {
 var cases = []struct{ name, desc string }{
 	{"klauspost", "klauspost/compress gzip → io.Discard (baseline)"},
 	{"stdlib", "Go compress/gzip → io.Discard"},
-	{"socify", "library ztoc.Build + Marshal in the benchmark binary (single pass: inflate + tar TOC + span and blob sha256)"},
+	{"socify", "library ztoc.BuildEncoded in the benchmark binary (single pass: inflate + tar TOC + span and blob sha256)"},
 	{"cli", "the socify CLI: ztoc build LAYER -o FILE, GOGC untouched"},
 	{"soci", "soci v0.16.1 ztoc BuildZtoc (cgo zlib + Go gzip + span hashing)"},
 }
@@ -355,15 +355,11 @@ func measure(name, layer string, span int64, profile string) error {
 			return err
 		}
 	case "socify":
-		z, err := ztoc.Build(context.Background(), f, ztoc.WithSpanSize(span))
+		z, err := ztoc.BuildEncoded(context.Background(), f, ztoc.WithSpanSize(span))
 		if err != nil {
 			return err
 		}
-		b, err := ztoc.Marshal(z)
-		if err != nil {
-			return err
-		}
-		r.ZtocSize, r.Files = int64(len(b)), len(z.TOC)
+		r.ZtocSize, r.Files = int64(len(z.Bytes)), z.Files
 	case "soci":
 		z, err := sociztoc.NewBuilder("AWS SOCI CLI v0.2").BuildZtoc(layer, span)
 		if err != nil {
