@@ -4,8 +4,18 @@ package registrytest_test
 // resume, parallel reads.
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing/iotest"
+	"time"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -155,4 +165,325 @@ func TestClientHandshakesConstant(t *testing.T) {
 			t.Errorf("expected a handshake per call, got %+v", h)
 		}
 	})
+}
+
+// blobSource is a blob held in memory with the reopen function Upload wants; it records the
+// offsets asked for.
+type blobSource struct {
+	data    []byte
+	desc    v1.Descriptor
+	mu      sync.Mutex
+	reopens []int64
+}
+
+func newBlobSource(t *testing.T, size int) *blobSource {
+	t.Helper()
+	data := make([]byte, size)
+	rnd := rand.New(rand.NewPCG(uint64(size), 7))
+	for i := range data {
+		data[i] = byte(rnd.Uint32())
+	}
+	h, n, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &blobSource{data: data, desc: v1.Descriptor{Digest: h, Size: n, MediaType: "application/octet-stream"}}
+}
+
+func (b *blobSource) reopen(_ context.Context, off int64) (io.ReadCloser, error) {
+	b.mu.Lock()
+	b.reopens = append(b.reopens, off)
+	b.mu.Unlock()
+	return io.NopCloser(bytes.NewReader(b.data[off:])), nil
+}
+
+// stored reads the blob back from the registry itself and compares.
+func stored(t *testing.T, reg *registrytest.Registry, repo string, b *blobSource) bool {
+	t.Helper()
+	ref, _ := name.NewDigest(reg.BackendRef(repo) + "@" + b.desc.Digest.String())
+	l, err := remote.Layer(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	return err == nil && bytes.Equal(got, b.data)
+}
+
+func uploadRecords(reg *registrytest.Registry) (methods []string, patchIn []int64) {
+	for _, r := range reg.Proxy.Records() {
+		if !strings.Contains(r.Path, "/blobs/uploads/") {
+			continue
+		}
+		methods = append(methods, r.Method)
+		if r.Method == http.MethodPatch {
+			patchIn = append(patchIn, r.BytesIn)
+		}
+	}
+	return methods, patchIn
+}
+
+func TestUpload(t *testing.T) {
+	ctx := context.Background()
+	const size = 3<<20 + 12345
+	newClient := func(t *testing.T, rec *recorder, opts ...registry.Option) *registry.Client {
+		t.Helper()
+		c, err := registry.NewClient(append(rec.opts(), opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	repoOf := func(reg *registrytest.Registry, r string) name.Repository {
+		repo, _ := name.NewRepository(reg.Ref(r))
+		return repo
+	}
+
+	t.Run("streams in one PATCH", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		rec := &recorder{}
+		c := newClient(t, rec)
+		if err := c.Upload(ctx, repoOf(reg, "up/a"), b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+			t.Fatal(err)
+		}
+		methods, in := uploadRecords(reg)
+		if fmt.Sprint(methods) != "[POST PATCH PUT]" || in[0] != size || len(b.reopens) != 0 {
+			t.Fatalf("requests %v, PATCH bytes %v, reopens %v", methods, in, b.reopens)
+		}
+		if !stored(t, reg, "up/a", b) {
+			t.Fatal("blob not stored")
+		}
+		ok, err := c.Exists(ctx, repoOf(reg, "up/a"), b.desc.Digest)
+		if err != nil || !ok {
+			t.Fatalf("Exists = %v, %v", ok, err)
+		}
+		ok, err = c.Exists(ctx, repoOf(reg, "up/other"), b.desc.Digest)
+		if err != nil || ok {
+			t.Fatalf("Exists in another repository = %v, %v", ok, err)
+		}
+	})
+
+	t.Run("PATCH cut mid-body resumes at the committed offset", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		const cut = 1<<20 + 777
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(cut), 1)
+		rec := &recorder{}
+		c := newClient(t, rec)
+		if err := c.Upload(ctx, repoOf(reg, "up/b"), b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+			t.Fatal(err)
+		}
+		methods, in := uploadRecords(reg)
+		if fmt.Sprint(methods) != "[POST PATCH GET PATCH PUT]" || in[0] != cut || in[1] != size-cut {
+			t.Fatalf("requests %v, PATCH bytes %v", methods, in)
+		}
+		if fmt.Sprint(b.reopens) != fmt.Sprint([]int64{cut}) {
+			t.Fatalf("reopened at %v, want [%d]", b.reopens, cut)
+		}
+		if len(rec.resumes) != 1 || !rec.resumes[0].Upload || rec.resumes[0].Offset != cut || rec.resumes[0].Restarted {
+			t.Fatalf("resume events %+v", rec.resumes)
+		}
+		if !stored(t, reg, "up/b", b) {
+			t.Fatal("blob not stored")
+		}
+	})
+
+	t.Run("digest check resumes from a saved hash state", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		const cut = 2<<20 + 5
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(cut), 1)
+		c := newClient(t, &recorder{}, registry.WithUploadDigestCheck(true))
+		if err := c.Upload(ctx, repoOf(reg, "up/c"), b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+			t.Fatal(err)
+		}
+		// The hash state was saved at 2 MiB: 5 bytes are read again to hash, none sent twice.
+		_, in := uploadRecords(reg)
+		if fmt.Sprint(b.reopens) != fmt.Sprint([]int64{2 << 20}) || in[1] != size-cut {
+			t.Fatalf("reopened at %v, PATCH bytes %v", b.reopens, in)
+		}
+		if !stored(t, reg, "up/c", b) {
+			t.Fatal("blob not stored")
+		}
+	})
+
+	t.Run("session lost starts over", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(1<<20), 1)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodGet, Path: registrytest.UploadPath}, registrytest.Fail(http.StatusNotFound), 1)
+		rec := &recorder{}
+		c := newClient(t, rec)
+		if err := c.Upload(ctx, repoOf(reg, "up/d"), b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+			t.Fatal(err)
+		}
+		methods, _ := uploadRecords(reg)
+		if fmt.Sprint(methods) != "[POST PATCH GET POST PATCH PUT]" || fmt.Sprint(b.reopens) != "[0]" {
+			t.Fatalf("requests %v, reopens %v", methods, b.reopens)
+		}
+		if len(rec.resumes) != 1 || !rec.resumes[0].Restarted {
+			t.Fatalf("resume events %+v", rec.resumes)
+		}
+		if !stored(t, reg, "up/d", b) {
+			t.Fatal("blob not stored")
+		}
+	})
+
+	t.Run("lost answer to the PUT", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, 100<<10)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPut, Path: registrytest.UploadPath}, registrytest.CutUpload(0), 1)
+		c := newClient(t, &recorder{})
+		if err := c.Upload(ctx, repoOf(reg, "up/e"), b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.reopens) != 0 || !stored(t, reg, "up/e", b) {
+			t.Fatalf("reopens %v", b.reopens)
+		}
+	})
+
+	t.Run("no reopen", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(1000), 1)
+		c := newClient(t, &recorder{})
+		err := c.Upload(ctx, repoOf(reg, "up/f"), b.desc, bytes.NewReader(b.data), nil)
+		if err == nil || !strings.Contains(err.Error(), "cannot resume") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	bad := []struct {
+		name   string
+		body   func(b *blobSource) io.Reader
+		check  bool
+		want   string
+		noPut  bool
+		reopen bool
+	}{
+		{name: "wrong bytes rejected by the registry", body: func(b *blobSource) io.Reader {
+			return bytes.NewReader(append([]byte{b.data[0] ^ 1}, b.data[1:]...))
+		}, want: "DIGEST_INVALID"},
+		{name: "wrong bytes caught before the PUT", check: true, noPut: true, body: func(b *blobSource) io.Reader {
+			return bytes.NewReader(append([]byte{b.data[0] ^ 1}, b.data[1:]...))
+		}, want: "not committed"},
+		{name: "short body", noPut: true, body: func(b *blobSource) io.Reader { return bytes.NewReader(b.data[:len(b.data)-1]) }, want: "ended at offset"},
+		{name: "long body", noPut: true, body: func(b *blobSource) io.Reader { return bytes.NewReader(append(b.data, 0)) }, want: "more than"},
+		{name: "source fails mid-way", noPut: true, body: func(b *blobSource) io.Reader {
+			return io.MultiReader(bytes.NewReader(b.data[:1000]), iotest.ErrReader(errors.New("disk on fire")))
+		}, want: "disk on fire"},
+		{name: "source aborted at its end", noPut: true, body: func(b *blobSource) io.Reader {
+			pr, pw := io.Pipe()
+			go func() {
+				_, _ = pw.Write(b.data)
+				pw.CloseWithError(errors.New("layer failed verification"))
+			}()
+			return pr
+		}, want: "layer failed verification"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := registrytest.New(t)
+			b := newBlobSource(t, 256<<10)
+			c := newClient(t, &recorder{}, registry.WithUploadDigestCheck(tt.check))
+			err := c.Upload(ctx, repoOf(reg, "up/bad"), b.desc, tt.body(b), b.reopen)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), b.desc.Digest.String()) {
+				t.Fatalf("err = %v, want %q and the digest", err, tt.want)
+			}
+			if ok, _ := c.Exists(ctx, repoOf(reg, "up/bad"), b.desc.Digest); ok {
+				t.Fatal("a bad blob was committed")
+			}
+			methods, _ := uploadRecords(reg)
+			if tt.noPut && slices.Contains(methods, http.MethodPut) {
+				t.Fatalf("requests %v: a PUT was sent", methods)
+			}
+			if len(b.reopens) != 0 {
+				t.Fatalf("a source failure was retried: reopens %v", b.reopens)
+			}
+		})
+	}
+}
+
+func TestMount(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithBearerToken())
+	img := seedLayers(t, reg, "src/app:v1", 1)
+	ls, _ := img.Layers()
+	d, _ := ls[0].Digest()
+	c, err := registry.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src, _ := name.NewRepository(reg.Ref("src/app"))
+	dst, _ := name.NewRepository(reg.Ref("dst/app"))
+	ok, err := c.Mount(ctx, dst, src, d)
+	if err != nil || !ok {
+		t.Fatalf("Mount = %v, %v", ok, err)
+	}
+	if ok, err := c.Exists(ctx, dst, d); err != nil || !ok {
+		t.Fatalf("mounted blob missing: %v %v", ok, err)
+	}
+	missing, _ := v1.NewHash("sha256:" + strings.Repeat("ab", 32))
+	reg.Proxy.Reset()
+	ok, err = c.Mount(ctx, dst, src, missing)
+	if err != nil || ok {
+		t.Fatalf("Mount of a missing blob = %v, %v", ok, err)
+	}
+	methods, _ := uploadRecords(reg)
+	if fmt.Sprint(methods) != "[POST DELETE]" {
+		t.Fatalf("declined mount left its session open: %v", methods)
+	}
+	other, _ := name.NewRepository("registry.example.com/src/app")
+	if ok, err := c.Mount(ctx, dst, other, d); ok || err != nil {
+		t.Fatalf("cross-registry mount = %v, %v", ok, err)
+	}
+}
+
+func TestCheckPush(t *testing.T) {
+	ctx := context.Background()
+	t.Run("unreachable", func(t *testing.T) {
+		c, err := registry.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := name.ParseReference("127.0.0.1:1/app:1.0")
+		start := time.Now()
+		err = c.CheckPush(ctx, ref)
+		el := time.Since(start)
+		if err == nil || el > 2*time.Second {
+			t.Fatalf("err = %v after %s", err, el)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, "connection refused") || strings.Contains(msg, "\n") {
+			t.Fatalf("want one line naming host and cause, got %q", msg)
+		}
+	})
+	reg := registrytest.New(t, registrytest.WithUser("ci", "pw"))
+	ref, _ := name.ParseReference(reg.Ref("team/app:v1"))
+	check := func(opts ...registry.Option) error {
+		c, err := registry.NewClient(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CheckPush(ctx, ref)
+	}
+	if err := check(registry.WithCredentials("ci", "pw")); err != nil {
+		t.Fatal(err)
+	}
+	if up := reg.Proxy.UploadedBlobs(); len(up) != 0 {
+		t.Fatalf("the check uploaded %v", up)
+	}
+	if err := check(registry.WithCredentials("ci", "wrong"), registry.WithMaxAttempts(1)); registry.KindOf(err) != registry.KindUnauthorized {
+		t.Fatalf("wrong password: %v", err)
+	}
+	body := `{"errors":[{"code":"DENIED","message":"not authorized to perform: ecr:InitiateLayerUpload"}]}`
+	reg.Proxy.Inject(registrytest.Match{Method: http.MethodPost, Path: registrytest.UploadPath}, registrytest.Respond(403, http.Header{"Content-Type": {"application/json"}}, body), 0)
+	if err := check(registry.WithCredentials("ci", "pw")); registry.KindOf(err) != registry.KindAccessDenied {
+		t.Fatalf("read-only credentials: %v", err)
+	}
 }

@@ -19,15 +19,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// ResumeEvent describes a blob read that broke and is resuming.
+// ResumeEvent describes a blob read or upload that broke and is resuming.
 type ResumeEvent struct {
 	Digest string
 	Offset int64 // bytes already delivered; the next request asks for Range: bytes=Offset-
 	Resume int   // 1 for the first resume of this read
 	Err    error // what broke the stream
 	// Restarted is true when the server ignored the Range request and sent the blob from byte 0;
-	// the reader then skipped Offset bytes, so the consumer still sees one continuous stream.
+	// the reader then skipped Offset bytes, so the consumer still sees one continuous stream. For
+	// an upload it means the registry lost the session and the upload started over.
 	Restarted bool
+	// Upload is true for Client.Upload: Offset is then what the registry had committed.
+	Upload bool
 }
 
 // BlobReader streams one blob from a registry and survives broken connections: when the body

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -95,4 +98,75 @@ func (c *Client) tryPush(ctx context.Context, repo name.Repository) error {
 		}
 	}
 	return nil
+}
+
+// CheckPush answers, before any work, whether a push to ref can succeed: the registry is
+// reachable, accepts the client's credentials and allows pushing to ref's repository (it opens a
+// blob upload session there and cancels it). An unreachable registry is reported within about
+// two seconds, in one line naming the host and the cause, instead of after the transport's
+// retries of "connection refused" over HTTPS and then HTTP. Other errors are mapped with MapError.
+func (c *Client) CheckPush(ctx context.Context, ref name.Reference) error {
+	repo := ref.Context()
+	if c.o.base == nil && c.o.transport == nil {
+		// A transport given by the caller may reach the registry in ways a dial cannot see.
+		if err := probe(ctx, repo.Registry); err != nil {
+			return err
+		}
+	}
+	if err := c.tryPush(ctx, repo); err != nil {
+		return MapError(err, OpPush, ref.String())
+	}
+	return nil
+}
+
+// probeTimeout bounds the TCP connect of CheckPush. A registry that takes longer than this to
+// accept a connection is not one a conversion should start against.
+const probeTimeout = 1500 * time.Millisecond
+
+// probe dials the registry's port(s), or the HTTP proxy the environment names for it: HTTPS, and
+// for registries go-containerregistry may reach over plain HTTP (name.Insecure, localhost,
+// private addresses) HTTP too. One answering is enough.
+func probe(ctx context.Context, reg name.Registry) error {
+	host := reg.RegistryStr()
+	schemes := []string{"https"}
+	if reg.Scheme() == "http" {
+		schemes = append(schemes, "http")
+	}
+	var addrs []string
+	for _, sch := range schemes {
+		u := &url.URL{Scheme: sch, Host: host, Path: "/v2/"}
+		if pu, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && pu != nil {
+			u = pu
+		}
+		a := u.Host
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			port := "443"
+			if u.Scheme == "http" {
+				port = "80"
+			}
+			a = net.JoinHostPort(a, port)
+		}
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var d net.Dialer
+	var first error
+	for _, a := range addrs {
+		conn, err := d.DialContext(ctx, "tcp", a)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	var ne net.Error
+	if errors.As(first, &ne) && ne.Timeout() {
+		return fmt.Errorf("registry %s unreachable: no answer within %s", host, probeTimeout)
+	}
+	return fmt.Errorf("registry %s unreachable: %w", host, first)
 }

@@ -46,3 +46,27 @@ func TestNewClientValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestParseUploadRange(t *testing.T) {
+	tests := []struct {
+		in   string
+		end  int64
+		okay bool
+	}{
+		{"0-0", 0, true},
+		{"0-1048575", 1048575, true},
+		{"bytes=0-99", 99, true},
+		{" 0-5 ", 5, true},
+		{"", 0, false},
+		{"5-10", 0, false},
+		{"0-", 0, false},
+		{"0--1", 0, false},
+		{"0-x", 0, false},
+	}
+	for _, tt := range tests {
+		end, ok := parseUploadRange(tt.in)
+		if end != tt.end || ok != tt.okay {
+			t.Errorf("parseUploadRange(%q) = %d, %v; want %d, %v", tt.in, end, ok, tt.end, tt.okay)
+		}
+	}
+}
