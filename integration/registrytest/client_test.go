@@ -14,9 +14,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"testing/iotest"
 	"time"
-	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
