@@ -749,6 +749,10 @@ func (c *converter) sociIndexFor(ch *child, children map[v1.Hash]partial.Describ
 		}
 		return nil, nil
 	}
+	descs, err := c.prefetchFor(ch, descs, ztocs)
+	if err != nil {
+		return nil, err
+	}
 	si, err := ociindex.NewSociIndex(descs, c.o.tool)
 	if err != nil {
 		return nil, err

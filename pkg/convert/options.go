@@ -47,6 +47,7 @@ type options struct {
 	logger        *slog.Logger
 	imageName     string
 	disableXattrs bool
+	prefetch      []string // WithPrefetchFiles, in prefetch.go
 }
 
 func makeOptions(opts []Option) (options, error) {

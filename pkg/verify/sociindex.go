@@ -10,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/pkg/ociindex"
+	"github.com/socify/socify/pkg/prefetch"
 )
 
 // sociIndexWire mirrors the JSON fields of soci.Index: the snapshotter's
@@ -112,22 +113,38 @@ func explainNonCanonical(raw, canon []byte, m ocispec.Manifest) string {
 	return s
 }
 
-// prefetchArtifact is soci's prefetch blob; the snapshotter requires version
-// "1.0" and a non-empty span list.
-type prefetchArtifact struct {
-	Version       string            `json:"version"`
-	PrefetchSpans []json.RawMessage `json:"prefetch_spans"`
+type prefetchBlob struct {
+	desc ocispec.Descriptor
+	raw  []byte
 }
 
-func checkPrefetch(raw []byte) *finding {
-	var p prefetchArtifact
-	if err := json.Unmarshal(raw, &p); err != nil {
-		f := warnf(CheckPrefetch, "the prefetch artifact does not decode, so the snapshotter prefetches nothing for this layer: %v", err)
-		return &f
+// checkPrefetch applies the snapshotter's rules to a prefetch artifact
+// (soci.UnmarshalPrefetchArtifact, then matching by the layer-digest
+// annotation) and checks its spans against the zTOC of that layer. Any
+// problem means the snapshotter prefetches nothing, or not what was meant,
+// for the layer: warnings, since files are still read on demand.
+func checkPrefetch(raw []byte, d ocispec.Descriptor, ztocOf map[string]*ztocState) []finding {
+	a, err := prefetch.Parse(raw)
+	if err != nil {
+		return []finding{warnf(CheckPrefetch, "prefetch artifact %s: %v: the snapshotter prefetches nothing for this layer (it wants version %s and at least one span)", d.Digest, err, prefetch.Version)}
 	}
-	if p.Version != "1.0" || len(p.PrefetchSpans) == 0 {
-		f := warnf(CheckPrefetch, "the prefetch artifact has version %q and %d spans; the snapshotter wants version 1.0 and at least one span", p.Version, len(p.PrefetchSpans))
-		return &f
+	ld, ok := d.Annotations[ociindex.AnnotationImageLayerDigest]
+	if !ok {
+		return []finding{warnf(CheckPrefetch, "prefetch artifact %s has no %s annotation: the snapshotter cannot tell which layer it is for, so it is unused", d.Digest, ociindex.AnnotationImageLayerDigest)}
 	}
-	return nil
+	z := ztocOf[ld]
+	if z == nil {
+		return []finding{warnf(CheckPrefetch, "prefetch artifact %s is for layer %s, which has no zTOC in this SOCI index (or is not in the image manifest): unused", d.Digest, ld)}
+	}
+	if z.z == nil {
+		return nil // the zTOC's own findings say why nothing works
+	}
+	var fs []finding
+	for i, sp := range a.PrefetchSpans {
+		if sp.StartSpan < 0 || sp.StartSpan > sp.EndSpan || sp.EndSpan > z.z.MaxSpanID {
+			f := warnf(CheckPrefetch, "prefetch artifact %s: range %d is spans [%d, %d], outside the zTOC's spans [0, %d] or reversed: the snapshotter cannot prefetch it", d.Digest, i, sp.StartSpan, sp.EndSpan, z.z.MaxSpanID)
+			fs = append(fs, f.inSpan(int(sp.StartSpan)))
+		}
+	}
+	return fs
 }

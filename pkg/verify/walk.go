@@ -537,6 +537,8 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 	}
 	indexed := 0
 	seen := map[string]bool{}
+	var prefetches []prefetchBlob
+	ztocOf := map[string]*ztocState{} // layer digest -> the zTOC the snapshotter uses
 	for _, zd := range m.Layers {
 		if ctx.Err() != nil {
 			return
@@ -548,8 +550,8 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 			if err != nil {
 				c.add(zsc(zd), errorf(CheckZtocBlob, "prefetch artifact %s: %v; the snapshotter fetches every blob of the SOCI index and gives up on it", zd.Digest, err))
 				p.broken = true
-			} else if f := checkPrefetch(raw); f != nil {
-				c.add(zsc(zd), *f)
+			} else {
+				prefetches = append(prefetches, prefetchBlob{zd, raw})
 			}
 			continue
 		default:
@@ -580,6 +582,7 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 			c.add(zsc(zd), warnf(CheckZtocDescriptor, "several zTOCs for layer %s: the snapshotter uses the last one", ld))
 		}
 		seen[ld] = true
+		ztocOf[ld] = z
 		indexed++
 		for _, li := range idxs {
 			u := &usage{plat: p, layerIdx: li, layer: p.manifest.Layers[li], zdesc: zd, z: z}
@@ -588,6 +591,11 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 			info := z.info
 			info.DisableXattrs = disableXattrs(zd)
 			pr.Layers[li].Ztoc = &info
+		}
+	}
+	for _, pb := range prefetches {
+		for _, f := range checkPrefetch(pb.raw, pb.desc, ztocOf) {
+			c.add(zsc(pb.desc), f)
 		}
 	}
 	if indexed == 0 && !p.broken {
