@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/ecr"
@@ -403,6 +405,11 @@ func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
 }
 
 func isNotFound(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		// A HEAD answer has no body to carry MANIFEST_UNKNOWN.
+		return true
+	}
 	k := registry.KindOf(err)
 	return k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound
 }
