@@ -425,8 +425,6 @@ func (f *Function) socifyOptions(img *image, extra ...socify.Option) []socify.Op
 	if f.cfg.BuildToolIdentifier != "" {
 		copts = append(copts, convert.WithBuildToolIdentifier(f.cfg.BuildToolIdentifier))
 	}
-	// Lambda's /tmp is not for us: no disk cache; the shared cache lives in the registry.
-	copts = append(copts, convert.WithoutCache())
 	opts := []socify.Option{
 		socify.WithKeychain(f.keychainFor(img.ev)),
 		socify.WithPlainHTTP(f.cfg.PlainHTTP),
