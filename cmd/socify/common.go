@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/socify/socify/internal/console"
 )
 
 // envName is the environment variable that sets the flag name: --span-size
@@ -96,7 +98,7 @@ type session struct {
 	format   string
 	quiet    bool
 	log      *slog.Logger
-	progress progressSink
+	progress console.Progress
 }
 
 // ioFromApp returns the streams the application was given (tests pass
@@ -131,30 +133,18 @@ func setupFormat(c *cli.Context, defFormat string) (*session, error) {
 	}
 	c.App.Metadata["format"] = s.format
 	s.quiet = commonBool(c, "quiet")
-	debug := commonBool(c, "debug")
-	mode := commonString(c, "progress", "auto")
-	tty := isTerminal(stderr)
-	level := slog.LevelInfo
-	switch {
-	case debug:
-		level = slog.LevelDebug
-	case s.quiet:
-		level = slog.LevelError
-	}
-	// On a terminal the lines are for a person watching: no timestamps. In
-	// a CI log they are records: timestamped, one event a line.
-	con := &console{w: stderr}
-	timestamps := !tty || mode == "plain"
-	s.log = slog.New(newLineHandler(con, level, timestamps))
-	// Progress lines are written at info level even with --quiet, which
-	// only silences "auto" progress: --quiet --progress plain gives a CI log
-	// with progress and a stdout holding nothing but the result.
-	p, err := newProgress(mode, s.quiet, tty, con, slog.New(newLineHandler(con, slog.LevelInfo, timestamps)))
+	log, p, err := console.Setup(stderr, commonString(c, "progress", "auto"), s.quiet, commonBool(c, "debug"))
 	if err != nil {
-		return nil, err
+		return nil, usageErrorf("%v", err)
 	}
-	s.progress = p
+	s.log, s.progress = log, p
 	return s, nil
+}
+
+// libLogger is the logger handed to the socify packages: their Info
+// records show only with --debug.
+func (s *session) libLogger() *slog.Logger {
+	return slog.New(console.QuietInfo{Handler: s.log.Handler()})
 }
 
 // close stops the progress display; call it before printing the report.
@@ -195,24 +185,6 @@ func (s *session) emit(v any, text func(*textWriter)) error {
 		return fmt.Errorf("writing report: %w", tw.err)
 	}
 	return nil
-}
-
-// isTerminal reports whether w is a terminal. A character device is taken
-// for one; CI=true and TERM=dumb force the plain form, since CI runners
-// sometimes allocate a pseudo-terminal whose log cannot replay cursor moves.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	if os.Getenv("CI") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	return fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
 }
 
 // listValue is a repeatable flag whose values may also be comma-separated

@@ -11,6 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/internal/console"
+
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
@@ -209,7 +211,7 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 }
 
 // showProgress shows the layers being indexed and the write.
-func showProgress(p progressSink) func(socify.Event) {
+func showProgress(p console.Progress) func(socify.Event) {
 	return func(e socify.Event) {
 		id := e.Layer.String()
 		switch e.Kind {
@@ -349,17 +351,17 @@ func printConvertText(t *textWriter, out *socify.Result, quiet bool) {
 			if l.Status == convert.LayerCached {
 				how = "zTOC (cached)"
 			}
-			t.printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", shortDigest(l.Digest.String()), humanBytes(l.Size), how, shortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
+			t.printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", shortDigest(l.Digest.String()), console.HumanBytes(l.Size), how, shortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
 		default:
-			t.printf("layer    %s %9s  skipped: %s (%s)\n", shortDigest(l.Digest.String()), humanBytes(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
+			t.printf("layer    %s %9s  skipped: %s (%s)\n", shortDigest(l.Digest.String()), console.HumanBytes(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
 		}
 		for _, w := range l.Warnings {
 			t.printf("         warning: %s\n", w)
 		}
 	}
-	t.printf("\nread %s of layers, %d new blobs (%s), in %s\n", humanBytes(rep.BytesRead), len(rep.NewBlobs), humanBytes(rep.BytesWritten), fmtDuration(rep.Timings.Total))
+	t.printf("\nread %s of layers, %d new blobs (%s), in %s\n", console.HumanBytes(rep.BytesRead), len(rep.NewBlobs), console.HumanBytes(rep.BytesWritten), fmtDuration(rep.Timings.Total))
 	if out.Write != nil && out.Write.BytesWritten > 0 {
-		t.printf("wrote %s", humanBytes(out.Write.BytesWritten))
+		t.printf("wrote %s", console.HumanBytes(out.Write.BytesWritten))
 		if out.Write.BlobsLinked > 0 {
 			t.printf(" (%d blobs hard-linked)", out.Write.BlobsLinked)
 		}

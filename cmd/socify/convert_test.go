@@ -419,3 +419,25 @@ func TestConvertMissingSource(t *testing.T) {
 		t.Errorf("left behind: %v", names)
 	}
 }
+
+func TestConvertPlatformFromEnvironment(t *testing.T) {
+	r := findRecord(t, "a-img2-2platform", "hostplatform-span64k")
+	out := filepath.Join(t.TempDir(), "OUT.tar")
+	t.Setenv("SOCIFY_PLATFORM", "linux/amd64")
+	t.Setenv("SOCIFY_SPAN_SIZE", "65536")
+	t.Setenv("SOCIFY_MIN_LAYER_SIZE", "0")
+	t.Setenv("SOCIFY_BUILD_TOOL_IDENTIFIER", "AWS SOCI CLI v0.2")
+	t.Setenv("SOCIFY_NO_CACHE", "true")
+	t.Setenv("SOCIFY_QUIET", "true")
+	res := runCLI(t, "convert", "oci-archive:"+r.input(), "oci-archive:"+out)
+	if res.code != 0 || res.stdout != r.Top.Digest+"\n" {
+		t.Fatalf("flags from SOCIFY_* did not reproduce soci's host-platform image %s: %s", r.Top.Digest, res)
+	}
+	// Comma-separated list: both platforms, a different image.
+	t.Setenv("SOCIFY_PLATFORM", "linux/amd64,linux/arm64")
+	res = runCLI(t, "convert", "oci-archive:"+r.input(), "oci-archive:"+out)
+	all := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
+	if res.code != 0 || res.stdout != all.Top.Digest+"\n" {
+		t.Fatalf("SOCIFY_PLATFORM list: want %s, got %s", all.Top.Digest, res)
+	}
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/socify/socify/pkg/ztoc"
 	"github.com/urfave/cli/v2"
+
+	"github.com/socify/socify/internal/console"
 )
 
 func ztocCommand() *cli.Command {
@@ -150,7 +152,7 @@ func ztocBuild(c *cli.Context) error {
 	start := time.Now()
 	id := "build:" + layer
 	s.progress.Start(id, "zTOC of "+filepath.Base(layer), fi.Size())
-	br := bufio.NewReaderSize(&progressReader{r: f, p: s.progress, id: id}, 1<<20)
+	br := bufio.NewReaderSize(&console.ProgressReader{R: f, P: s.progress, ID: id}, 1<<20)
 	if compression == ztoc.Gzip {
 		// A clearer message than the decoder's when the file is no gzip
 		// stream at all, the common mistake with uncompressed layers.
@@ -204,7 +206,7 @@ func ztocBuild(c *cli.Context) error {
 			return
 		}
 		t.printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
-			displayOut(out), rep.Digest, humanBytes(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, humanBytes(rep.LayerSize))
+			displayOut(out), rep.Digest, console.HumanBytes(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, console.HumanBytes(rep.LayerSize))
 	})
 }
 
@@ -241,7 +243,7 @@ func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	if len(b) > maxZtocSize {
-		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, humanBytes(maxZtocSize))
+		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, console.HumanBytes(maxZtocSize))
 	}
 	z, err := ztoc.Unmarshal(b)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package console
 
 import (
 	"fmt"
@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// progressSink shows the advance of long tasks (one per layer). Start and
+// Progress shows the advance of long tasks (one per layer). Start and
 // Finish may be called from several goroutines; Update may be called for
 // every buffer read, so implementations make it cheap.
-type progressSink interface {
+type Progress interface {
 	Start(id, label string, total int64)
 	// Total sets the size of a task whose size became known after Start.
 	Total(id string, total int64)
@@ -25,11 +25,11 @@ type progressSink interface {
 	Close()
 }
 
-func newProgress(mode string, quiet, tty bool, con *console, log *slog.Logger) (progressSink, error) {
+func newProgress(mode string, quiet, tty bool, con *console, log *slog.Logger) (Progress, error) {
 	switch mode {
 	case "auto", "bar", "plain", "none":
 	default:
-		return nil, usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)
+		return nil, fmt.Errorf("--progress must be auto, bar, plain or none, not %q", mode)
 	}
 	if mode == "none" || (quiet && mode == "auto") {
 		return noProgress{}, nil
@@ -130,7 +130,7 @@ func newPlainProgress(log *slog.Logger, every time.Duration) *plainProgress {
 				return
 			case <-t.C:
 				for _, k := range p.active() {
-					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total.Load()), "done", humanBytes(k.done.Load()))
+					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total.Load()), "done", HumanBytes(k.done.Load()))
 				}
 			}
 		}
@@ -141,7 +141,7 @@ func newPlainProgress(log *slog.Logger, every time.Duration) *plainProgress {
 func (p *plainProgress) Start(id, label string, total int64) {
 	p.start(id, label, total)
 	if total > 0 {
-		p.log.Info(label, "state", "started", "size", humanBytes(total))
+		p.log.Info(label, "state", "started", "size", HumanBytes(total))
 	} else {
 		p.log.Info(label, "state", "started")
 	}
@@ -240,9 +240,9 @@ func (p *barProgress) render() []string {
 func (p *barProgress) bar(k *task) string {
 	const barWidth, statsWidth = 24, 26
 	done, total := k.done.Load(), k.total.Load()
-	stats := humanBytes(done)
+	stats := HumanBytes(done)
 	if total > 0 {
-		stats = fmt.Sprintf("%4s %s/%s", percent(done, total), humanBytes(done), humanBytes(total))
+		stats = fmt.Sprintf("%4s %s/%s", percent(done, total), HumanBytes(done), HumanBytes(total))
 	}
 	labelWidth := max(p.width-barWidth-statsWidth-5, 8)
 	label := k.label
@@ -274,9 +274,9 @@ func percent(done, total int64) string {
 	return fmt.Sprintf("%d%%", min(done, total)*100/total)
 }
 
-// humanBytes formats n with binary units, as the reports and progress lines
+// HumanBytes formats n with binary units, as the reports and progress lines
 // show sizes.
-func humanBytes(n int64) string {
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -289,17 +289,17 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// progressReader reports the bytes read through it to a progress task.
-type progressReader struct {
-	r    io.Reader
-	p    progressSink
-	id   string
+// ProgressReader reports the bytes read through it to a progress task.
+type ProgressReader struct {
+	R    io.Reader
+	P    Progress
+	ID   string
 	done int64
 }
 
-func (r *progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
+func (r *ProgressReader) Read(b []byte) (int, error) {
+	n, err := r.R.Read(b)
 	r.done += int64(n)
-	r.p.Update(r.id, r.done)
+	r.P.Update(r.ID, r.done)
 	return n, err
 }

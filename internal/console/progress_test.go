@@ -1,10 +1,9 @@
-package main
+package console
 
 import (
 	"bytes"
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -61,8 +60,7 @@ func TestQuietInfo(t *testing.T) {
 		if debug {
 			level = slog.LevelDebug
 		}
-		s := &session{log: slog.New(newLineHandler(&console{w: &buf}, level, false))}
-		l := s.libLogger()
+		l := slog.New(QuietInfo{newLineHandler(&console{w: &buf}, level, false)})
 		l.Info("layer skipped", "layer", "sha256:1")
 		l.Warn("layer has sparse files")
 		got := buf.String()
@@ -138,12 +136,12 @@ func TestNewProgressModes(t *testing.T) {
 		quiet, tty bool
 		want       string
 	}{
-		{"auto", false, true, "*main.barProgress"},
-		{"auto", false, false, "*main.plainProgress"},
-		{"auto", true, true, "main.noProgress"},
-		{"plain", true, false, "*main.plainProgress"},
-		{"bar", false, false, "*main.barProgress"},
-		{"none", false, true, "main.noProgress"},
+		{"auto", false, true, "*console.barProgress"},
+		{"auto", false, false, "*console.plainProgress"},
+		{"auto", true, true, "console.noProgress"},
+		{"plain", true, false, "*console.plainProgress"},
+		{"bar", false, false, "*console.barProgress"},
+		{"none", false, true, "console.noProgress"},
 	} {
 		p, err := newProgress(tc.mode, tc.quiet, tc.tty, con, log)
 		if err != nil {
@@ -162,41 +160,20 @@ func TestNewProgressModes(t *testing.T) {
 func typeName(v any) string {
 	switch v.(type) {
 	case *barProgress:
-		return "*main.barProgress"
+		return "*console.barProgress"
 	case *plainProgress:
-		return "*main.plainProgress"
+		return "*console.plainProgress"
 	case noProgress:
-		return "main.noProgress"
+		return "console.noProgress"
 	}
 	return "?"
 }
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 12676043: "12.1 MiB", 5 << 30: "5.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %s, want %s", n, got, want)
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %s, want %s", n, got, want)
 		}
 	}
 }
 
-func TestConvertPlatformFromEnvironment(t *testing.T) {
-	r := findRecord(t, "a-img2-2platform", "hostplatform-span64k")
-	out := filepath.Join(t.TempDir(), "OUT.tar")
-	t.Setenv("SOCIFY_PLATFORM", "linux/amd64")
-	t.Setenv("SOCIFY_SPAN_SIZE", "65536")
-	t.Setenv("SOCIFY_MIN_LAYER_SIZE", "0")
-	t.Setenv("SOCIFY_BUILD_TOOL_IDENTIFIER", "AWS SOCI CLI v0.2")
-	t.Setenv("SOCIFY_NO_CACHE", "true")
-	t.Setenv("SOCIFY_QUIET", "true")
-	res := runCLI(t, "convert", "oci-archive:"+r.input(), "oci-archive:"+out)
-	if res.code != 0 || res.stdout != r.Top.Digest+"\n" {
-		t.Fatalf("flags from SOCIFY_* did not reproduce soci's host-platform image %s: %s", r.Top.Digest, res)
-	}
-	// Comma-separated list: both platforms, a different image.
-	t.Setenv("SOCIFY_PLATFORM", "linux/amd64,linux/arm64")
-	res = runCLI(t, "convert", "oci-archive:"+r.input(), "oci-archive:"+out)
-	all := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
-	if res.code != 0 || res.stdout != all.Top.Digest+"\n" {
-		t.Fatalf("SOCIFY_PLATFORM list: want %s, got %s", all.Top.Digest, res)
-	}
-}

@@ -1,4 +1,7 @@
-package main
+// Package console is the socify CLI's stderr: log lines (timestamped in CI
+// logs, plain on a terminal) and progress, as bars under the log lines on a
+// terminal or as periodic lines in a CI log, never interleaved.
+package console
 
 import (
 	"bytes"
@@ -6,11 +9,58 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
+
+// Setup builds the logger and the progress display of a command writing to
+// w. mode is auto (bars on a terminal, timestamped lines otherwise), bar,
+// plain or none; quiet logs errors only and silences auto progress; debug
+// logs debug records too.
+func Setup(w io.Writer, mode string, quiet, debug bool) (*slog.Logger, Progress, error) {
+	tty := isTerminal(w)
+	level := slog.LevelInfo
+	switch {
+	case debug:
+		level = slog.LevelDebug
+	case quiet:
+		level = slog.LevelError
+	}
+	// On a terminal the lines are for a person watching: no timestamps. In
+	// a CI log they are records: timestamped, one event a line.
+	con := &console{w: w}
+	timestamps := !tty || mode == "plain"
+	log := slog.New(newLineHandler(con, level, timestamps))
+	// Progress lines are written at info level even with --quiet, which
+	// only silences "auto" progress: --quiet --progress plain gives a CI log
+	// with progress and a stdout holding nothing but the result.
+	p, err := newProgress(mode, quiet, tty, con, slog.New(newLineHandler(con, slog.LevelInfo, timestamps)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, p, nil
+}
+
+// isTerminal reports whether w is a terminal. A character device is taken
+// for one; CI=true and TERM=dumb force the plain form, since CI runners
+// sometimes allocate a pseudo-terminal whose log cannot replay cursor moves.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	if os.Getenv("CI") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
+}
 
 // console serializes everything written to stderr: log lines and, on a
 // terminal, the block of progress bars under them. A log line erases the
@@ -164,30 +214,27 @@ func appendAttr(b *bytes.Buffer, group string, a slog.Attr) {
 	b.WriteString(s)
 }
 
-// quietInfo lowers a library's Info records to Debug: the libraries narrate
+// QuietInfo lowers a library's Info records to Debug: the libraries narrate
 // decisions (a layer skipped, a blob mounted) that the command's report
 // already states, so they show only with --debug. Warnings stay warnings.
-type quietInfo struct{ slog.Handler }
+type QuietInfo struct{ slog.Handler }
 
-func (q quietInfo) Enabled(ctx context.Context, l slog.Level) bool {
+func (q QuietInfo) Enabled(ctx context.Context, l slog.Level) bool {
 	if l == slog.LevelInfo {
 		l = slog.LevelDebug
 	}
 	return q.Handler.Enabled(ctx, l)
 }
 
-func (q quietInfo) Handle(ctx context.Context, r slog.Record) error {
+func (q QuietInfo) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo {
 		r.Level = slog.LevelDebug
 	}
 	return q.Handler.Handle(ctx, r)
 }
 
-func (q quietInfo) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return quietInfo{q.Handler.WithAttrs(attrs)}
+func (q QuietInfo) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return QuietInfo{q.Handler.WithAttrs(attrs)}
 }
 
-func (q quietInfo) WithGroup(name string) slog.Handler { return quietInfo{q.Handler.WithGroup(name)} }
-
-// libLogger is the logger handed to the socify packages.
-func (s *session) libLogger() *slog.Logger { return slog.New(quietInfo{s.log.Handler()}) }
+func (q QuietInfo) WithGroup(name string) slog.Handler { return QuietInfo{q.Handler.WithGroup(name)} }
