@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -216,13 +215,13 @@ func showProgress(p console.Progress) func(socify.Event) {
 		id := e.Layer.String()
 		switch e.Kind {
 		case socify.EventLayerStart:
-			p.Start(id, "layer "+shortDigest(id), e.Total)
+			p.Start(id, "layer "+socify.ShortDigest(id), e.Total)
 		case socify.EventLayerProgress:
 			p.Update(id, e.Complete)
 		case socify.EventLayerDone:
 			p.Finish(id, fmt.Sprintf("indexed (%d/%d)", e.Done, e.Count))
 		case socify.EventLayerCached:
-			p.Start(id, "layer "+shortDigest(id), e.Total)
+			p.Start(id, "layer "+socify.ShortDigest(id), e.Total)
 			p.Finish(id, fmt.Sprintf("zTOC from cache (%d/%d)", e.Done, e.Count))
 		case socify.EventWriteStart:
 			verb := "write "
@@ -241,13 +240,6 @@ func showProgress(p console.Progress) func(socify.Event) {
 			}
 		}
 	}
-}
-
-func shortDigest(d string) string {
-	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
-		return d[:i+13]
-	}
-	return d
 }
 
 func convertAction(c *cli.Context) error {
@@ -315,63 +307,15 @@ func writeGitHubOutput(out *socify.Result) error {
 }
 
 func printConvertText(t *textWriter, out *socify.Result, quiet bool) {
-	rep := out.Conversion
-	if quiet {
-		// One line a script can use: the pinned reference for a registry,
-		// otherwise the digest.
-		if strings.Contains(out.Reference, "@") {
-			t.printf("%s\n", out.Reference)
-		} else {
-			t.printf("%s\n", out.Digest)
-		}
+	if !quiet {
+		t.err = out.WriteText(t.w)
 		return
 	}
-	t.printf("source   %s (%s)\n", out.Source, rep.Source.Digest)
-	switch {
-	case out.DryRun:
-		t.printf("result   %s (dry run: nothing written)\n", out.Digest)
-	default:
-		t.printf("result   %s\n", out.Reference)
-		t.printf("digest   %s\n", out.Digest)
+	// One line a script can use: the pinned reference for a registry,
+	// otherwise the digest.
+	if strings.Contains(out.Reference, "@") {
+		t.printf("%s\n", out.Reference)
+	} else {
+		t.printf("%s\n", out.Digest)
 	}
-	t.printf("\n")
-	for _, p := range rep.Platforms {
-		switch {
-		case p.SociIndex != "":
-			t.printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform, p.Manifest, "", p.SociIndex)
-		case p.Skipped != "":
-			t.printf("platform %-14s kept as is: %s\n", p.Platform, p.Skipped)
-		}
-	}
-	t.printf("\n")
-	for _, l := range rep.Layers {
-		switch l.Status {
-		case convert.LayerIndexed, convert.LayerCached:
-			how := "zTOC"
-			if l.Status == convert.LayerCached {
-				how = "zTOC (cached)"
-			}
-			t.printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", shortDigest(l.Digest.String()), console.HumanBytes(l.Size), how, shortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
-		default:
-			t.printf("layer    %s %9s  skipped: %s (%s)\n", shortDigest(l.Digest.String()), console.HumanBytes(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
-		}
-		for _, w := range l.Warnings {
-			t.printf("         warning: %s\n", w)
-		}
-	}
-	t.printf("\nread %s of layers, %d new blobs (%s), in %s\n", console.HumanBytes(rep.BytesRead), len(rep.NewBlobs), console.HumanBytes(rep.BytesWritten), fmtDuration(rep.Timings.Total))
-	if out.Write != nil && out.Write.BytesWritten > 0 {
-		t.printf("wrote %s", console.HumanBytes(out.Write.BytesWritten))
-		if out.Write.BlobsLinked > 0 {
-			t.printf(" (%d blobs hard-linked)", out.Write.BlobsLinked)
-		}
-		t.printf("\n")
-	}
-	for _, tag := range out.ChildTags {
-		t.printf("tagged   %s\n", tag)
-	}
-}
-
-func fmtDuration(d convert.Duration) string {
-	return time.Duration(d).Round(time.Millisecond).String()
 }

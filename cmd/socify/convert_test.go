@@ -441,3 +441,23 @@ func TestConvertPlatformFromEnvironment(t *testing.T) {
 		t.Fatalf("SOCIFY_PLATFORM list: want %s, got %s", all.Top.Digest, res)
 	}
 }
+
+// TestConvertAlreadySoci: converting the output again gives the same image
+// and says that nothing is new (issue 11 item 6).
+func TestConvertAlreadySoci(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	dir := t.TempDir()
+	first, again := filepath.Join(dir, "first.tar"), filepath.Join(dir, "again.tar")
+	if res := runCLI(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+first)...); res.code != 0 {
+		t.Fatal(res)
+	}
+	res := runCLI(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+first, "oci-archive:"+again)...)
+	if res.code != 0 || !strings.Contains(res.stdout, "already SOCI-enabled: nothing new") || strings.Contains(res.stdout, "new blobs") {
+		t.Fatalf("re-conversion report: %s", res)
+	}
+	res = runCLI(t, append(append([]string{"convert", "--output", "json"}, r.socifyFlags()...), "oci-archive:"+first, "oci-archive:"+again)...)
+	var rep socify.Result
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || !rep.AlreadySoci || rep.Digest != r.Top.Digest {
+		t.Fatalf("JSON report (%v): %s", err, res)
+	}
+}

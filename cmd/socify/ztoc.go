@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
+	"github.com/socify/socify/internal/units"
 )
 
 func ztocCommand() *cli.Command {
@@ -206,7 +207,7 @@ func ztocBuild(c *cli.Context) error {
 			return
 		}
 		t.printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
-			displayOut(out), rep.Digest, console.HumanBytes(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, console.HumanBytes(rep.LayerSize))
+			displayOut(out), rep.Digest, units.FormatSize(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, units.FormatSize(rep.LayerSize))
 	})
 }
 
@@ -243,7 +244,7 @@ func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	if len(b) > maxZtocSize {
-		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, console.HumanBytes(maxZtocSize))
+		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, units.FormatSize(maxZtocSize))
 	}
 	z, err := ztoc.Unmarshal(b)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/socify/socify/internal/units"
 )
 
 // Progress shows the advance of long tasks (one per layer). Start and
@@ -130,7 +132,7 @@ func newPlainProgress(log *slog.Logger, every time.Duration) *plainProgress {
 				return
 			case <-t.C:
 				for _, k := range p.active() {
-					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total.Load()), "done", HumanBytes(k.done.Load()))
+					p.log.Info(k.label, "progress", percent(k.done.Load(), k.total.Load()), "done", units.FormatSize(k.done.Load()))
 				}
 			}
 		}
@@ -141,7 +143,7 @@ func newPlainProgress(log *slog.Logger, every time.Duration) *plainProgress {
 func (p *plainProgress) Start(id, label string, total int64) {
 	p.start(id, label, total)
 	if total > 0 {
-		p.log.Info(label, "state", "started", "size", HumanBytes(total))
+		p.log.Info(label, "state", "started", "size", units.FormatSize(total))
 	} else {
 		p.log.Info(label, "state", "started")
 	}
@@ -240,9 +242,9 @@ func (p *barProgress) render() []string {
 func (p *barProgress) bar(k *task) string {
 	const barWidth, statsWidth = 24, 26
 	done, total := k.done.Load(), k.total.Load()
-	stats := HumanBytes(done)
+	stats := units.FormatSize(done)
 	if total > 0 {
-		stats = fmt.Sprintf("%4s %s/%s", percent(done, total), HumanBytes(done), HumanBytes(total))
+		stats = fmt.Sprintf("%4s %s/%s", percent(done, total), units.FormatSize(done), units.FormatSize(total))
 	}
 	labelWidth := max(p.width-barWidth-statsWidth-5, 8)
 	label := k.label
@@ -272,21 +274,6 @@ func percent(done, total int64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%d%%", min(done, total)*100/total)
-}
-
-// HumanBytes formats n with binary units, as the reports and progress lines
-// show sizes.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // ProgressReader reports the bytes read through it to a progress task.

@@ -168,12 +168,3 @@ func typeName(v any) string {
 	}
 	return "?"
 }
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 12676043: "12.1 MiB", 5 << 30: "5.0 GiB"} {
-		if got := HumanBytes(n); got != want {
-			t.Errorf("HumanBytes(%d) = %s, want %s", n, got, want)
-		}
-	}
-}
-

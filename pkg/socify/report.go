@@ -1,0 +1,99 @@
+package socify
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/socify/socify/internal/units"
+	"github.com/socify/socify/pkg/convert"
+)
+
+// WriteJSON writes the result as indented JSON (the CLI's --output json).
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
+
+// WriteText writes the result for a person: what was read, what each
+// platform and layer became, and what was written.
+func (r *Result) WriteText(w io.Writer) error {
+	t := &textWriter{w: w}
+	rep := r.Conversion
+	t.printf("source   %s (%s)\n", r.Source, rep.Source.Digest)
+	switch {
+	case r.DryRun:
+		t.printf("result   %s (dry run: nothing written)\n", r.Digest)
+	default:
+		t.printf("result   %s\n", r.Reference)
+		t.printf("digest   %s\n", r.Digest)
+	}
+	t.printf("\n")
+	for _, p := range rep.Platforms {
+		switch {
+		case p.SociIndex != "":
+			t.printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform, p.Manifest, "", p.SociIndex)
+		case p.Skipped != "":
+			t.printf("platform %-14s kept as is: %s\n", p.Platform, p.Skipped)
+		}
+	}
+	t.printf("\n")
+	for _, l := range rep.Layers {
+		switch l.Status {
+		case convert.LayerIndexed, convert.LayerCached:
+			how := "zTOC"
+			if l.Status == convert.LayerCached {
+				how = "zTOC (cached)"
+			}
+			t.printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), how, ShortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
+		default:
+			t.printf("layer    %s %9s  skipped: %s (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
+		}
+		for _, w := range l.Warnings {
+			t.printf("         warning: %s\n", w)
+		}
+	}
+	took := time.Duration(rep.Timings.Total).Round(time.Millisecond)
+	if r.AlreadySoci {
+		t.printf("\nthe image is already SOCI-enabled: nothing new (read %s of layers in %s)\n", units.FormatSize(rep.BytesRead), took)
+	} else {
+		t.printf("\nread %s of layers, %d new blobs (%s), in %s\n", units.FormatSize(rep.BytesRead), len(rep.NewBlobs), units.FormatSize(rep.BytesWritten), took)
+	}
+	if r.Write != nil && r.Write.BytesWritten > 0 {
+		t.printf("wrote %s", units.FormatSize(r.Write.BytesWritten))
+		if r.Write.BlobsLinked > 0 {
+			t.printf(" (%d blobs hard-linked)", r.Write.BlobsLinked)
+		}
+		t.printf("\n")
+	}
+	for _, tag := range r.ChildTags {
+		t.printf("tagged   %s\n", tag)
+	}
+	return t.err
+}
+
+// ShortDigest abbreviates a digest to its algorithm and 12 hex digits, as
+// reports and progress lines show layers.
+func ShortDigest(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
+
+// textWriter keeps the first write error so that text reports are plain
+// printf calls.
+type textWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *textWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
