@@ -36,10 +36,10 @@ type Function struct {
 	ecrOpts  []ecr.Option
 	regOpts  []registry.Option
 	sopts    []socify.Option
-	keychain authn.Keychain // nil: one ECR chain per account and region, made on first use
+	keychain authn.Keychain // nil: an ECR chain per account and region
 
-	mu     sync.Mutex
-	chains map[string]authn.Keychain
+	mu      sync.Mutex
+	clients map[string]*registry.Client
 }
 
 // Option configures New.
@@ -92,7 +92,7 @@ func New(cfg Config, opts ...Option) (*Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Function{cfg: cfg, rules: r, chains: map[string]authn.Keychain{}}
+	f := &Function{cfg: cfg, rules: r, clients: map[string]*registry.Client{}}
 	f.log = newLogger(os.Stdout, cfg.Debug)
 	for _, o := range opts {
 		if err := o(f); err != nil {
@@ -320,40 +320,42 @@ func (f *Function) locate(ev ImageEvent) (*image, error) {
 	return img, nil
 }
 
-// keychainFor returns the credentials for an event's registry: an ECR chain per account and
-// region, kept for the life of the execution environment so that tokens are reused.
-func (f *Function) keychainFor(ev ImageEvent) authn.Keychain {
-	if f.keychain != nil {
-		return f.keychain
-	}
+// clientFor returns the registry client for an event's registry: one per account and region,
+// with an ECR credential chain, kept for the life of the execution environment so that
+// connections and tokens are reused across invocations.
+func (f *Function) clientFor(ev ImageEvent) (*registry.Client, error) {
 	key := ev.Account + "/" + ev.Region
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if kc, ok := f.chains[key]; ok {
-		return kc
+	if c, ok := f.clients[key]; ok {
+		return c, nil
 	}
-	opts := append([]ecr.Option{}, f.ecrOpts...)
-	if f.cfg.Registry != "" {
-		// The registry under another name (VPC endpoint alias, proxy, test registry) is still
-		// the event's ECR registry.
-		opts = append(opts, ecr.WithHost(f.cfg.Registry, ev.Account, ev.Region))
+	kc := f.keychain
+	if kc == nil {
+		opts := append([]ecr.Option{}, f.ecrOpts...)
+		if f.cfg.Registry != "" {
+			// The registry under another name (VPC endpoint alias, proxy, test registry) is
+			// still the event's ECR registry.
+			opts = append(opts, ecr.WithHost(f.cfg.Registry, ev.Account, ev.Region))
+		}
+		kc = ecr.DefaultChain(ecr.NewKeychain(opts...), nil)
 	}
-	kc := ecr.DefaultChain(ecr.NewKeychain(opts...), nil)
-	f.chains[key] = kc
-	return kc
-}
-
-func (f *Function) remoteOptions(ctx context.Context, ev ImageEvent) ([]remote.Option, error) {
-	return registry.RemoteOptions(ctx, append([]registry.Option{registry.WithKeychain(f.keychainFor(ev))}, f.regOpts...)...)
+	c, err := registry.NewClient(append([]registry.Option{registry.WithKeychain(kc)}, f.regOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	f.clients[key] = c
+	return c, nil
 }
 
 // check runs the decisions that read the registry: a stale event, an image that is SOCI-enabled
 // already, a target tag that holds the result already. nil means convert.
 func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
-	ro, err := f.remoteOptions(ctx, img.ev)
+	client, err := f.clientFor(img.ev)
 	if err != nil {
 		return nil, err
 	}
+	ro := client.RemoteOptions(ctx)
 	if img.tag.TagStr() != "" {
 		// Events come out of order and late: converting a digest its tag has left would move
 		// the target back to an old image.
@@ -393,7 +395,7 @@ func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
 	}
 	// The target exists: a duplicate delivery, or an earlier image under the same tag. Work out
 	// what this event would write (with the zTOC cache this reads no layer) and compare.
-	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(img, socify.WithDryRun(true))...)
+	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(client, img, socify.WithDryRun(true))...)
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +416,7 @@ func isNotFound(err error) bool {
 	return k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound
 }
 
-func (f *Function) socifyOptions(img *image, extra ...socify.Option) []socify.Option {
+func (f *Function) socifyOptions(client *registry.Client, img *image, extra ...socify.Option) []socify.Option {
 	var copts []convert.Option
 	if f.cfg.SpanSize > 0 {
 		copts = append(copts, convert.WithSpanSize(f.cfg.SpanSize))
@@ -425,15 +427,16 @@ func (f *Function) socifyOptions(img *image, extra ...socify.Option) []socify.Op
 	if f.cfg.BuildToolIdentifier != "" {
 		copts = append(copts, convert.WithBuildToolIdentifier(f.cfg.BuildToolIdentifier))
 	}
+	if f.cfg.CacheRepository != "" {
+		c := NewRegistryCache(client, img.target.Context().Registry.Repo(f.cfg.CacheRepository), f.log)
+		copts = append(copts, convert.WithCacheStore(c.MountInto(img.target.Context())))
+	}
 	opts := []socify.Option{
-		socify.WithKeychain(f.keychainFor(img.ev)),
+		socify.WithRegistryClient(client),
 		socify.WithPlainHTTP(f.cfg.PlainHTTP),
 		socify.WithLogger(f.log.With("image", img.ev.String())),
 		socify.WithTagChildren(f.cfg.TagChildren),
 		socify.WithConvertOptions(copts...),
-	}
-	if len(f.regOpts) > 0 {
-		opts = append(opts, socify.WithRegistryOptions(f.regOpts...))
 	}
 	opts = append(opts, f.sopts...)
 	return append(opts, extra...)
@@ -442,7 +445,11 @@ func (f *Function) socifyOptions(img *image, extra ...socify.Option) []socify.Op
 func (f *Function) convert(ctx context.Context, o *Outcome, img *image) *Outcome {
 	f.logDecision(o.Event, o.Decision)
 	start := time.Now()
-	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(img)...)
+	client, err := f.clientFor(img.ev)
+	if err != nil {
+		return f.failed(ctx, o, img, err, false)
+	}
+	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(client, img)...)
 	o.Result = res
 	if err != nil {
 		o.Err, o.Permanent = f.explain(ctx, img, err)
