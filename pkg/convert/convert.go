@@ -576,33 +576,21 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	c.event(Event{Kind: EventLayerStart, Layer: j.desc.Digest, Size: j.desc.Size})
 	pr := &progressReader{r: rc, c: c, layer: j.desc.Digest, size: j.desc.Size}
 	var r io.Reader = pr
-	// zTOCs carry sha256 digests; other algorithms are checked on the side.
-	var verifier digest.Verifier
-	if j.desc.Digest.Algorithm() != digest.SHA256 {
-		if !j.desc.Digest.Algorithm().Available() {
-			return fmt.Errorf("digest algorithm %s is not supported", j.desc.Digest.Algorithm())
+	var tee *teeReader
+	vd := v1.Descriptor{MediaType: types.MediaType(j.desc.MediaType), Size: j.desc.Size, Digest: h, URLs: j.desc.URLs, Annotations: j.desc.Annotations}
+	if c.o.tee != nil {
+		w, err := c.o.tee.TeeLayer(ctx, vd)
+		if err != nil {
+			c.o.logger.Info("layer not copied in the same pass; the sink copies it", "layer", j.desc.Digest, "err", err)
+		} else if w != nil {
+			tee = &teeReader{r: pr, w: w}
+			r = tee
 		}
-		verifier = j.desc.Digest.Verifier()
-		r = io.TeeReader(pr, verifier)
 	}
-	// BuildEncoded rather than Build + Marshal: the TOC stays compact until
-	// serialized, so memory is bounded by the zTOCs in flight.
-	z, err := ztoc.BuildEncoded(ctx, r,
-		ztoc.WithSpanSize(c.o.spanSize),
-		ztoc.WithBuildToolIdentifier(c.o.tool),
-		ztoc.WithCompression(j.key.compression))
+	z, err := c.build(ctx, j, r)
+	c.finishTee(tee, vd, err)
 	if err != nil {
-		return fmt.Errorf("build zTOC: %w", err)
-	}
-	if z.CompressedArchiveSize != j.desc.Size {
-		return fmt.Errorf("%w: read %d bytes, manifest says %d", ErrSizeMismatch, z.CompressedArchiveSize, j.desc.Size)
-	}
-	if verifier != nil {
-		if !verifier.Verified() {
-			return fmt.Errorf("%w: content does not match %s", ErrDigestMismatch, j.desc.Digest)
-		}
-	} else if z.BlobDigest != j.desc.Digest.String() {
-		return fmt.Errorf("%w: content has digest %s", ErrDigestMismatch, z.BlobDigest)
+		return err
 	}
 	b := z.Bytes
 	// Xattrs is the negation of soci's shouldDisableXattrs.
@@ -618,6 +606,42 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	}
 	c.finishJob(j, b, LayerIndexed, meta, pr.n, time.Since(start))
 	return nil
+}
+
+// build indexes one layer stream and checks that it is exactly the layer the
+// manifest names. The builder's blob digest is the one sha256 of the layer
+// bytes in the pipeline: readers and sinks that get the same stream rely on
+// it.
+func (c *converter) build(ctx context.Context, j *layerJob, r io.Reader) (*ztoc.Encoded, error) {
+	// zTOCs carry sha256 digests; other algorithms are checked on the side.
+	var verifier digest.Verifier
+	if j.desc.Digest.Algorithm() != digest.SHA256 {
+		if !j.desc.Digest.Algorithm().Available() {
+			return nil, fmt.Errorf("digest algorithm %s is not supported", j.desc.Digest.Algorithm())
+		}
+		verifier = j.desc.Digest.Verifier()
+		r = io.TeeReader(r, verifier)
+	}
+	// BuildEncoded rather than Build + Marshal: the TOC stays compact until
+	// serialized, so memory is bounded by the zTOCs in flight.
+	z, err := ztoc.BuildEncoded(ctx, r,
+		ztoc.WithSpanSize(c.o.spanSize),
+		ztoc.WithBuildToolIdentifier(c.o.tool),
+		ztoc.WithCompression(j.key.compression))
+	if err != nil {
+		return nil, fmt.Errorf("build zTOC: %w", err)
+	}
+	if z.CompressedArchiveSize != j.desc.Size {
+		return nil, fmt.Errorf("%w: read %d bytes, manifest says %d", ErrSizeMismatch, z.CompressedArchiveSize, j.desc.Size)
+	}
+	if verifier != nil {
+		if !verifier.Verified() {
+			return nil, fmt.Errorf("%w: content does not match %s", ErrDigestMismatch, j.desc.Digest)
+		}
+	} else if z.BlobDigest != j.desc.Digest.String() {
+		return nil, fmt.Errorf("%w: content has digest %s", ErrDigestMismatch, z.BlobDigest)
+	}
+	return z, nil
 }
 
 // progressReader counts layer bytes and reports progress every MiB.

@@ -42,6 +42,7 @@ type options struct {
 	tool          string
 	jobs          int
 	cache         Cache
+	tee           LayerTee
 	allowEmpty    bool
 	progress      func(Event)
 	logger        *slog.Logger
