@@ -1,8 +1,6 @@
 package location
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -134,6 +132,7 @@ func selectedBy(i int, d ocispec.Descriptor, ref string) bool {
 type registrySink struct {
 	ref name.Reference
 	o   options
+	rt  registryTee
 }
 
 func (s *registrySink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult, error) {
@@ -145,8 +144,15 @@ func (s *registrySink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResu
 		return nil, fmt.Errorf("write %s: the converted image has digest %s; push it by tag or to %s",
 			s.ref, h, s.ref.Context().Digest(h.String()))
 	}
-	opts := append(append([]remote.Option{}, s.o.remote...), remote.WithContext(ctx))
-	// Blobs, then child manifests, then the index under the tag.
+	if s.rt.tee.running() {
+		return nil, errTeeRunning
+	}
+	opts, err := s.remoteOptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", s.ref, err)
+	}
+	// Blobs (those the conversion uploaded are found and skipped), then
+	// child manifests, then the index under the tag.
 	if err := remote.WriteIndex(s.ref, idx, opts...); err != nil {
 		return nil, fmt.Errorf("write %s: %w", s.ref, err)
 	}
@@ -168,6 +174,8 @@ type item struct {
 	l    v1.Layer // everything else
 	// optional: a non-distributable layer, left out when the source lacks it.
 	optional bool
+	// layer: listed among the layers of a manifest.
+	layer bool
 }
 
 func (it item) name() string { return "blobs/" + it.h.Algorithm + "/" + it.h.Hex }
@@ -194,11 +202,14 @@ func reachable(ctx context.Context, idx v1.ImageIndex) ([]item, error) {
 		return item{h: h, size: size, mt: mt, data: raw}, nil
 	}
 	var visitIndex func(x v1.ImageIndex, want v1.Hash) error
-	visitImage := func(img v1.Image, want v1.Hash) error {
+	visitImage := func(img v1.Image, want v1.Hash, artifactType string) error {
 		m, err := img.Manifest()
 		if err != nil {
 			return err
 		}
+		// A SOCI index's "layers" are zTOCs, made by the conversion: not
+		// layers of the image.
+		soci := isSociArtifact(artifactType) || isSociArtifact(string(m.Config.MediaType))
 		cl, err := partial.ConfigLayer(img)
 		if err != nil {
 			return fmt.Errorf("config of %s: %w", want, err)
@@ -213,7 +224,7 @@ func reachable(ctx context.Context, idx v1.ImageIndex) ([]item, error) {
 		}
 		for i, l := range ls {
 			d := m.Layers[i]
-			add(item{h: d.Digest, size: d.Size, mt: string(d.MediaType), l: l, optional: !d.MediaType.IsDistributable()})
+			add(item{h: d.Digest, size: d.Size, mt: string(d.MediaType), l: l, optional: !d.MediaType.IsDistributable(), layer: !soci})
 		}
 		raw, err := img.RawManifest()
 		if err != nil {
@@ -250,7 +261,7 @@ func reachable(ctx context.Context, idx v1.ImageIndex) ([]item, error) {
 				if err != nil {
 					return fmt.Errorf("manifest %s: %w", d.Digest, err)
 				}
-				if err := visitImage(img, d.Digest); err != nil {
+				if err := visitImage(img, d.Digest, d.ArtifactType); err != nil {
 					return err
 				}
 			default:
@@ -283,6 +294,10 @@ func reachable(ctx context.Context, idx v1.ImageIndex) ([]item, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func isSociArtifact(t string) bool {
+	return t == ociindex.ArtifactTypeSociIndexV2 || t == ociindex.ArtifactTypeSociIndexV1
 }
 
 func isNotFound(err error) bool {
@@ -348,11 +363,15 @@ type layoutSink struct {
 	replace        []string
 	replaceUnnamed bool
 	o              options
+	lt             layoutTee
 }
 
 const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
 func (s *layoutSink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult, error) {
+	if s.lt.tee.running() {
+		return nil, errTeeRunning
+	}
 	items, err := reachable(ctx, idx)
 	if err != nil {
 		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
@@ -386,12 +405,20 @@ func (s *layoutSink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult
 	if err := s.writeIndexJSON(res.Descriptor); err != nil {
 		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
 	}
+	s.lt.mu.Lock()
+	s.lt.written = true
+	s.lt.mu.Unlock()
 	res.Reference = Reference{Kind: Layout, Path: s.dir, Ref: s.refName}.String()
 	return res, nil
 }
 
 func (s *layoutSink) writeBlob(ctx context.Context, it item, res *WriteResult) error {
 	p := filepath.Join(s.dir, filepath.FromSlash(it.name()))
+	if s.lt.tee.committed(it.h) {
+		res.BlobsWritten++
+		res.BytesWritten += it.size
+		return nil
+	}
 	if fi, err := os.Stat(p); err == nil && fi.Size() == it.size {
 		res.BlobsExisting++
 		return nil
@@ -466,106 +493,6 @@ func (s *layoutSink) writeIndexJSON(d v1.Descriptor) error {
 		return err
 	}
 	return atomicfile.WriteBytes(p, 0o644, b)
-}
-
-// --- OCI archive ---
-
-type archiveSink struct {
-	file    string
-	refName string
-	o       options
-}
-
-// Write streams the archive soci writes (containerd's archive.Export): only
-// the reachable blobs, entries sorted by name, directories 0755, blobs 0444,
-// index.json 0644 with one entry, oci-layout 0444, no timestamps or owners.
-// It goes to a temporary file next to the destination, renamed at the end.
-func (s *archiveSink) Write(ctx context.Context, idx v1.ImageIndex) (res *WriteResult, err error) {
-	items, err := reachable(ctx, idx)
-	if err != nil {
-		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
-	}
-	top := items[len(items)-1]
-	res = &WriteResult{Descriptor: v1.Descriptor{MediaType: "application/vnd.oci.image.index.v1+json", Digest: top.h, Size: top.size}}
-	ij, err := json.Marshal(ociindex.LayoutIndex(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: toDigest(top.h), Size: top.size}, s.refName))
-	if err != nil {
-		return nil, err
-	}
-
-	type record struct {
-		hdr tar.Header
-		it  *item
-	}
-	var recs []record
-	dirs := map[string]bool{}
-	for i := range items {
-		it := &items[i]
-		if it.optional {
-			if ok, _ := partial.Exists(it.l); !ok {
-				msg := fmt.Sprintf("non-distributable layer %s is not available; left out", it.h)
-				res.Warnings = append(res.Warnings, msg)
-				s.o.logger.Warn(msg)
-				continue
-			}
-		}
-		dirs["blobs/"+it.h.Algorithm+"/"] = true
-		recs = append(recs, record{hdr: tar.Header{Name: it.name(), Mode: 0o444, Size: it.size, Typeflag: tar.TypeReg}, it: it})
-	}
-	recs = append(recs, record{hdr: tar.Header{Name: "blobs/", Mode: 0o755, Typeflag: tar.TypeDir}})
-	for d := range dirs {
-		recs = append(recs, record{hdr: tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir}})
-	}
-	ijItem := item{data: ij, size: int64(len(ij))}
-	olItem := item{data: []byte(ociLayoutFile), size: int64(len(ociLayoutFile))}
-	recs = append(recs,
-		record{hdr: tar.Header{Name: "index.json", Mode: 0o644, Size: ijItem.size, Typeflag: tar.TypeReg}, it: &ijItem},
-		record{hdr: tar.Header{Name: "oci-layout", Mode: 0o444, Size: olItem.size, Typeflag: tar.TypeReg}, it: &olItem})
-	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.hdr.Name, b.hdr.Name) })
-
-	cw := &countWriter{}
-	err = atomicfile.WriteOutput(s.file, 0o644, func(f io.Writer) error {
-		cw.w = f
-		bw := bufio.NewWriterSize(cw, 1<<20)
-		tw := tar.NewWriter(bw)
-		var total, done int64
-		for _, r := range recs {
-			total += r.hdr.Size
-		}
-		for _, r := range recs {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := tw.WriteHeader(&r.hdr); err != nil {
-				return err
-			}
-			if r.it == nil {
-				continue
-			}
-			if _, err := copyVerified(ctx, tw, *r.it); err != nil {
-				return fmt.Errorf("%s: %w", r.hdr.Name, err)
-			}
-			if r.it.h.Hex != "" {
-				res.BlobsWritten++
-			}
-			done += r.hdr.Size
-			if s.o.progress != nil && r.it.h.Hex != "" {
-				s.o.progress(Progress{Blob: r.it.h, Complete: done, Total: total})
-			}
-		}
-		if err := tw.Close(); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("write oci-archive:%s: %w", s.file, err)
-	}
-	res.BytesWritten = cw.n
-	res.Reference = Reference{Kind: Archive, Path: s.file, Ref: s.refName}.String()
-	return res, nil
 }
 
 type countWriter struct {

@@ -22,6 +22,8 @@ type options struct {
 	logger   *slog.Logger
 	noLink   bool
 	progress func(Progress)
+
+	archiveOrder ArchiveOrder
 }
 
 func makeOptions(opts []Option) options {

@@ -1,0 +1,144 @@
+package location
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// The registry sink takes layers in the conversion's pass: each is uploaded
+// through an io.Pipe while it is indexed. The pipe has no buffer, so the
+// indexer waits for the upload (memory stays bounded) and the upload's
+// final PUT, which names the digest, can only follow the pipe's end, which
+// Commit gives once the layer was checked. A failed upload ends the pipe
+// with its error: the indexer carries on without the tee and Write uploads
+// the layer from the source.
+
+type registryTee struct {
+	tee    teeState
+	once   sync.Once
+	pusher *remote.Pusher
+	err    error
+}
+
+// remoteOptions are the sink's go-containerregistry options plus one
+// Pusher for every upload of this sink (a token and connections reused).
+func (s *registrySink) remoteOptions(ctx context.Context) ([]remote.Option, error) {
+	s.rt.once.Do(func() {
+		s.rt.pusher, s.rt.err = remote.NewPusher(s.o.remote...)
+	})
+	if s.rt.err != nil {
+		return nil, s.rt.err
+	}
+	return append(append([]remote.Option{}, s.o.remote...), remote.WithContext(ctx), remote.Reuse(s.rt.pusher)), nil
+}
+
+func (s *registrySink) prepare(_ context.Context, src *Source) (bool, error) {
+	if src.Ref.Kind == Registry {
+		if r, err := name.ParseReference(src.Ref.Ref, s.o.name...); err == nil && r.Context().RegistryStr() == s.ref.Context().RegistryStr() {
+			// Same registry: layers are mounted across repositories.
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// errBlobExists ends the pipe when the registry already has the blob: the
+// upload checked before reading anything.
+var errBlobExists = errors.New("the destination already has the blob")
+
+func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerWriter, error) {
+	opts, err := s.remoteOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !s.rt.tee.claim(desc.Digest) {
+		return nil, nil
+	}
+	pr, pw := io.Pipe()
+	l := &pipeLayer{desc: desc, r: pr}
+	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{})}
+	go func() {
+		// go-containerregistry checks whether the blob exists first, then
+		// mounts or uploads; Compressed is called only for an upload.
+		err := remote.WriteLayer(s.ref.Context(), l, opts...)
+		if err == nil && !l.opened.Load() {
+			w.existed = true
+			err = errBlobExists
+		}
+		w.err = err
+		if err == nil {
+			err = io.ErrClosedPipe
+		}
+		pr.CloseWithError(err)
+		close(w.done)
+	}()
+	return w, nil
+}
+
+type uploadWriter struct {
+	boundedWriter
+	pw      *io.PipeWriter
+	s       *registrySink
+	h       v1.Hash
+	done    chan struct{}
+	err     error // the upload's result, set before done is closed
+	existed bool
+}
+
+// Commit ends the stream, which lets the upload send its final request,
+// and waits for it.
+func (w *uploadWriter) Commit() error {
+	w.pw.Close()
+	<-w.done
+	w.s.rt.tee.done(w.h, w.err == nil || w.existed)
+	if w.existed {
+		return nil
+	}
+	return w.err
+}
+
+// Abort fails the upload's body: the registry never gets the final PUT, so
+// nothing is committed.
+func (w *uploadWriter) Abort(err error) {
+	w.pw.CloseWithError(err)
+	<-w.done
+	w.s.rt.tee.done(w.h, w.existed)
+}
+
+// pipeLayer is a layer whose bytes come from the conversion's stream; it can
+// be read once.
+type pipeLayer struct {
+	desc   v1.Descriptor
+	r      *io.PipeReader
+	opened atomic.Bool
+}
+
+var errPipeReread = errors.New("the layer stream of the conversion cannot be read twice")
+
+func (l *pipeLayer) Digest() (v1.Hash, error) { return l.desc.Digest, nil }
+func (l *pipeLayer) DiffID() (v1.Hash, error) {
+	return v1.Hash{}, errors.New("diff ID of a streamed layer is not known")
+}
+func (l *pipeLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *pipeLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+func (l *pipeLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, errors.New("a streamed layer is not decompressed")
+}
+
+func (l *pipeLayer) Compressed() (io.ReadCloser, error) {
+	if l.opened.Swap(true) {
+		return nil, errPipeReread
+	}
+	return l.r, nil
+}
+
+// Close has nothing to release: uploads end with Commit or Abort.
+func (s *registrySink) Close() error { return nil }
