@@ -89,12 +89,27 @@ func convertSource(t *testing.T, src *location.Source, opts ...convert.Option) (
 // convertRef converts src into dst (transport references), as the CLI does.
 func convertRef(t *testing.T, src, dst string, opts ...convert.Option) (*convert.Report, *location.WriteResult) {
 	t.Helper()
+	return convertRefTo(t, src, dst, nil, opts...)
+}
+
+// convertRefTo is convertRef with sink options. The destination takes the
+// layers in the conversion's pass.
+func convertRefTo(t *testing.T, src, dst string, sopts []location.Option, opts ...convert.Option) (*convert.Report, *location.WriteResult) {
+	t.Helper()
 	s := open(t, src)
-	out, rep := convertSource(t, s, opts...)
-	sink, err := location.NewSink(location.MustParseReference(dst))
+	sink, err := location.NewSink(location.MustParseReference(dst), sopts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tee, err := location.NewLayerTee(context.Background(), s, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tee != nil {
+		defer tee.Close()
+		opts = append(opts, convert.WithLayerTee(tee))
+	}
+	out, rep := convertSource(t, s, opts...)
 	res, err := sink.Write(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +188,7 @@ func TestRegistryToSameRepository(t *testing.T) {
 	}
 	// registry -> oci-archive equals soci's output file.
 	dst := filepath.Join(t.TempDir(), "out.tar")
-	convertRef(t, "docker://"+reg.Ref("app:v1"), "oci-archive:"+dst, sociOpts()...)
+	convertRefTo(t, "docker://"+reg.Ref("app:v1"), "oci-archive:"+dst, []location.Option{location.WithArchiveOrder(location.OrderSoci)}, sociOpts()...)
 	if got := fileSHA(t, dst); got != "sha256:71f2df214578082e0a573ac84bc88ef576fa38a90c7cdef5062492949295e99a" {
 		t.Fatalf("archive %s", got)
 	}

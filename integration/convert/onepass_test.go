@@ -1,0 +1,322 @@
+package convert_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/socify/socify/integration/registrytest"
+	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/registry"
+)
+
+// The one-pass tests measure what the source registry serves with a
+// byte-counting proxy in front of it (registrytest), for a two-platform
+// image: per platform one layer of its own and one shared layer of 3 MiB
+// (indexed) and a 64 KiB layer below the minimum size (copied, not indexed).
+
+const onePassMinLayer = 1 << 20
+
+// pushOnePassImage pushes the image to src (bypassing the proxy) and
+// returns the sum of its unique blob sizes: layers, configs, manifests and
+// the index.
+func pushOnePassImage(t *testing.T, src *registrytest.Registry, repo string) int64 {
+	t.Helper()
+	shared, err := random.Layer(3<<20, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := v1.ImageIndex(empty.Index)
+	for _, arch := range []string{"amd64", "arm64"} {
+		own, err := random.Layer(3<<20, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small, err := random.Layer(64<<10, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(empty.Image, shared, own, small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(mutate.MediaType(img, types.OCIManifestSchema1), cf); err != nil {
+			t.Fatal(err)
+		}
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
+	ref, err := name.ParseReference(src.BackendRef(repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	return uniqueBlobBytes(t, idx)
+}
+
+func uniqueBlobBytes(t *testing.T, idx v1.ImageIndex) int64 {
+	t.Helper()
+	seen := map[v1.Hash]int64{}
+	raw, _ := idx.RawManifest()
+	h, _ := idx.Digest()
+	seen[h] = int64(len(raw))
+	m, _ := idx.IndexManifest()
+	for _, d := range m.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[d.Digest] = d.Size
+		mf, _ := img.Manifest()
+		seen[mf.Config.Digest] = mf.Config.Size
+		for _, l := range mf.Layers {
+			seen[l.Digest] = l.Size
+		}
+	}
+	var sum int64
+	for _, n := range seen {
+		sum += n
+	}
+	return sum
+}
+
+// onePassConvert converts src into dst as pkg/socify does: one registry
+// client, resumable layer reads without the reader's own digest check (the
+// indexer hashes), and, with tee, the sink taking layers in the same pass.
+func onePassConvert(t *testing.T, src, dst string, tee bool, opts []convert.Option, sopts ...location.Option) (*convert.Report, *location.WriteResult) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := registry.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lopts := []location.Option{location.WithRemoteOptions(client.RemoteOptions(ctx)...)}
+	s, err := location.Open(ctx, location.MustParseReference(src), lopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Ref.Kind == location.Registry {
+		r, _ := name.ParseReference(s.Ref.Ref)
+		s.Index = client.WrapIndex(ctx, s.Index, r.Context(), registry.VerifyDigest(false))
+	}
+	sink, err := location.NewSink(location.MustParseReference(dst), append(lopts, sopts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tee {
+		lt, err := location.NewLayerTee(ctx, s, sink)
+		if err != nil || lt == nil {
+			t.Fatalf("no tee for %s: %v", dst, err)
+		}
+		defer lt.Close()
+		opts = append(opts, convert.WithLayerTee(lt))
+	}
+	out, rep, err := convert.Convert(ctx, s.Index, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sink.Write(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, res
+}
+
+func onePassOpts() []convert.Option {
+	return []convert.Option{convert.WithMinLayerSize(onePassMinLayer)}
+}
+
+// TestSourceServesEachBlobOnce: registry -> another registry, -> oci-archive:
+// and -> oci:, the source registry serves at most 1.01 times the bytes of the
+// image's unique blobs. Without the tee (the two-pass path, and OrderSoci)
+// the indexed layers are served twice, which shows the proxy counts what the
+// test claims.
+func TestSourceServesEachBlobOnce(t *testing.T) {
+	src := registrytest.New(t)
+	dst := registrytest.New(t)
+	// The two-pass case needs a destination that has none of the layers (dst
+	// would mount them from the first case's repository).
+	dst2 := registrytest.New(t)
+	unique := pushOnePassImage(t, src, "app:v1")
+	srcRef := "docker://" + src.Ref("app:v1")
+	tmp := t.TempDir()
+	cases := []struct {
+		name string
+		dst  string
+		tee  bool
+		max  float64 // ratio bound
+		min  float64
+		opts []location.Option
+	}{
+		{"registry", "docker://" + dst.Ref("app:v1-soci"), true, 1.01, 0, nil},
+		{"oci-archive", "oci-archive:" + filepath.Join(tmp, "out.tar"), true, 1.01, 0, nil},
+		{"oci", "oci:" + filepath.Join(tmp, "layout"), true, 1.01, 0, nil},
+		{"oci-archive soci order", "oci-archive:" + filepath.Join(tmp, "soci.tar"), false, 2.5, 1.5, []location.Option{location.WithArchiveOrder(location.OrderSoci)}},
+		{"registry two passes", "docker://" + dst2.Ref("app:v1-soci"), false, 2.5, 1.5, nil},
+	}
+	var digest v1.Hash
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src.Proxy.Reset()
+			rep, res := onePassConvert(t, srcRef, tc.dst, tc.tee, onePassOpts(), tc.opts...)
+			served := src.Proxy.Stats(registrytest.Any).BytesOut
+			ratio := float64(served) / float64(unique)
+			t.Logf("%s: source served %d bytes for %d bytes of unique blobs: ratio %.4f", tc.name, served, unique, ratio)
+			if ratio > tc.max || ratio < tc.min {
+				t.Fatalf("ratio %.4f, want between %.2f and %.2f", ratio, tc.min, tc.max)
+			}
+			if digest.Hex == "" {
+				digest = res.Descriptor.Digest
+			} else if res.Descriptor.Digest != digest {
+				t.Fatalf("result %s, other destinations got %s", res.Descriptor.Digest, digest)
+			}
+			if rep.Result.Digest.String() != digest.String() {
+				t.Fatalf("report %s, wrote %s", rep.Result.Digest, digest)
+			}
+		})
+	}
+	// What the destinations hold is the image: every blob checked.
+	for _, ref := range []string{"oci-archive:" + filepath.Join(tmp, "out.tar"), "oci:" + filepath.Join(tmp, "layout")} {
+		back := open(t, ref)
+		if back.Descriptor.Digest != digest {
+			t.Fatalf("%s holds %s", ref, back.Descriptor.Digest)
+		}
+		if err := validate.Index(back.Index, validate.Fast); err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+	}
+	validateRemote(t, dst.Ref("app:v1-soci"), digest)
+}
+
+func validateRemote(t *testing.T, ref string, want v1.Hash) {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := remote.Index(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := idx.Digest(); h != want {
+		t.Fatalf("%s is %s, want %s", ref, h, want)
+	}
+	// validate reads every blob and checks its digest and size.
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+}
+
+// TestWarmCacheMovesNoLayers: a second conversion with the zTOC cache warm
+// into a destination that has the layers neither downloads nor uploads a
+// layer byte.
+func TestWarmCacheMovesNoLayers(t *testing.T) {
+	src := registrytest.New(t)
+	dst := registrytest.New(t)
+	pushOnePassImage(t, src, "app:v1")
+	cache := convert.WithCacheStore(convert.NewDirCache(t.TempDir()))
+	opts := append(onePassOpts(), cache)
+	srcRef := "docker://" + src.Ref("app:v1")
+	rep1, res1 := onePassConvert(t, srcRef, "docker://"+dst.Ref("app:v1-soci"), true, opts)
+
+	src.Proxy.Reset()
+	dst.Proxy.Reset()
+	rep2, res2 := onePassConvert(t, srcRef, "docker://"+dst.Ref("app:again"), true, opts)
+	if res2.Descriptor.Digest != res1.Descriptor.Digest {
+		t.Fatalf("second conversion %s, first %s", res2.Descriptor.Digest, res1.Descriptor.Digest)
+	}
+	for _, l := range rep2.Layers {
+		if l.Status == convert.LayerIndexed {
+			t.Fatalf("layer %s indexed again", l.Digest)
+		}
+	}
+	layers := map[string]bool{}
+	for _, l := range rep1.Layers {
+		layers[l.Digest.String()] = true
+	}
+	for _, rec := range src.Proxy.Records() {
+		if i := strings.LastIndex(rec.Path, "/blobs/"); i >= 0 && layers[rec.Path[i+len("/blobs/"):]] && rec.BytesOut > 0 {
+			t.Errorf("source served %d bytes of layer %s", rec.BytesOut, rec.Path)
+		}
+	}
+	if s := dst.Proxy.Stats(registrytest.AnyUpload); s.BytesIn > 0 {
+		t.Errorf("destination received %d bytes of uploads", s.BytesIn)
+	}
+	if up := dst.Proxy.UploadedBlobs(); len(up) != 0 {
+		t.Errorf("uploaded %v", up)
+	}
+}
+
+// TestUploadFailureMidStream: the destination breaks the first layer upload
+// half way. The conversion goes on, the layer is uploaded again by Write,
+// the image is complete and correct, and the tag moves after every blob.
+func TestUploadFailureMidStream(t *testing.T) {
+	for _, fault := range []struct {
+		name   string
+		action registrytest.Action
+	}{
+		{"cut upload", registrytest.CutUpload(1 << 20)},
+		{"reset", registrytest.Reset()},
+		{"server error", registrytest.Fail(500)},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			src := registrytest.New(t)
+			dst := registrytest.New(t)
+			pushOnePassImage(t, src, "app:v1")
+			inj := dst.Proxy.Inject(registrytest.Match{Method: "PATCH"}, fault.action, 1)
+			_, res := onePassConvert(t, "docker://"+src.Ref("app:v1"), "docker://"+dst.Ref("app:v1-soci"), true, onePassOpts())
+			if inj.Hits() != 1 {
+				t.Fatalf("fault applied %d times", inj.Hits())
+			}
+			_, ref := onePassConvert(t, "docker://"+src.Ref("app:v1"), "oci:"+filepath.Join(t.TempDir(), "ref"), false, onePassOpts())
+			if res.Descriptor.Digest != ref.Descriptor.Digest {
+				t.Fatalf("pushed %s, want %s", res.Descriptor.Digest, ref.Descriptor.Digest)
+			}
+			assertTagLast(t, dst, "app", "v1-soci")
+			validateRemote(t, dst.Ref("app:v1-soci"), ref.Descriptor.Digest)
+		})
+	}
+}
+
+// assertTagLast checks that nothing was uploaded after the tag was written
+// and that the tag was written once.
+func assertTagLast(t *testing.T, reg *registrytest.Registry, repo, tag string) {
+	t.Helper()
+	recs := reg.Proxy.Records()
+	tagPath := fmt.Sprintf("/v2/%s/manifests/%s", repo, tag)
+	at := -1
+	for i, r := range recs {
+		if r.Method == "PUT" && r.Path == tagPath {
+			if at >= 0 {
+				t.Fatalf("tag written twice")
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatal("tag not written")
+	}
+	for _, r := range recs[at+1:] {
+		if r.Method == "PUT" || r.Method == "PATCH" || r.Method == "POST" {
+			t.Fatalf("%s %s after the tag", r.Method, r.Path)
+		}
+	}
+}
