@@ -25,7 +25,7 @@ func TestBurstOfDuplicatesAndOwnPushes(t *testing.T) {
 	base := gzipLayer(t, 100, 400<<10)
 	type img struct {
 		repo, tag, digest string
-		layer            v1.Layer
+		layer             v1.Layer
 	}
 	var imgs []img
 	for i := range 10 {
