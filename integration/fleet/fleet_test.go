@@ -1,6 +1,9 @@
 package fleet_test
 
 import (
+	"net/http"
+
+	"github.com/socify/socify/integration/registrytest"
 	"slices"
 	"strings"
 	"testing"
@@ -36,5 +39,43 @@ func TestConvertOnePush(t *testing.T) {
 	}
 	if !slices.ContainsFunc(w.ecr.Calls(), func(c ecrCall) bool { return c.Status == 200 }) {
 		t.Errorf("the function got no ECR token: %v", w.ecr.Calls())
+	}
+}
+
+// The zTOC cache lives in the registry: a second image in another repository, converted by
+// another execution environment, that shares a base layer with the first indexes only its own
+// layer; the base layer's zTOC is read from the cache repository and mounted into the target
+// repository instead of uploaded.
+func TestSharedZtocCache(t *testing.T) {
+	w := newWorld(t, nil)
+	base := gzipLayer(t, 51, 500<<10)
+	a := w.push(t, "one/app:1", image(t, base, gzipLayer(t, 52, 100<<10)))
+	b := w.push(t, "two/app:1", image(t, base, gzipLayer(t, 53, 100<<10)))
+	if failed := w.start(t).invokeSQS(sqsBatch(t, pushEvent(t, "one/app", "1", a))); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	w.reg.Proxy.Reset()
+	fn := w.start(t)
+	if failed := fn.invokeSQS(sqsBatch(t, pushEvent(t, "two/app", "1", b))); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	c := fn.conversionsFor(b)
+	if len(c) != 1 || c[0].num("layersIndexed") != 1 || c[0].num("layersCached") != 1 {
+		t.Fatalf("conversion lines %v, want 1 layer indexed and 1 cached", c)
+	}
+	if st := w.reg.Proxy.Stats(registrytest.BlobGet(mustDigestOf(t, base))); st.Requests != 0 {
+		t.Errorf("the base layer was downloaded %d times for the second image", st.Requests)
+	}
+	mounted := false
+	for _, r := range w.reg.Proxy.Records() {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Path, "/v2/two/app/blobs/uploads") && r.Query.Get("from") == "socify-ztoc-cache" && r.Status == http.StatusCreated {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Error("the cached zTOC was not mounted from socify-ztoc-cache into two/app")
+	}
+	if n := w.sociIndexes(t, "two/app:1-soci"); n != 1 {
+		t.Errorf("two/app:1-soci lists %d SOCI indexes", n)
 	}
 }
