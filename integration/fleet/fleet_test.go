@@ -2,11 +2,11 @@ package fleet_test
 
 import (
 	"net/http"
-
-	"github.com/socify/socify/integration/registrytest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/socify/socify/integration/registrytest"
 )
 
 // A push event through SQS: the image is converted under {tag}-soci, with one decision line
