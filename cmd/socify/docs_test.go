@@ -15,7 +15,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
-
 )
 
 // The documentation and packaging files are part of the product: these
