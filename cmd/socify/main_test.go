@@ -77,7 +77,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown subcommand", []string{"ztoc", "frobnicate"}, `unknown command "frobnicate" for "socify ztoc"`},
 		{"unknown flag", []string{"ztoc", "info", "--frobnicate", "x"}, "flag provided but not defined"},
 		{"missing argument", []string{"ztoc", "info"}, "takes one ZTOC argument"},
-		{"too many arguments", []string{"ztoc", "list", "a", "b"}, "takes one ZTOC argument"},
+		{"too many arguments", []string{"ztoc", "list", "a", "b", "c"}, "takes one ZTOC argument, or IMAGE LAYER"},
 		{"missing -o", []string{"ztoc", "build", "layer.tar.gz"}, "-o OUT is required"},
 		{"bad output format", []string{"ztoc", "info", "--output", "yaml", "x"}, "--output must be text or json"},
 		{"bad progress", []string{"ztoc", "info", "--progress", "fancy", "x"}, "--progress must be"},

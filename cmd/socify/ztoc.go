@@ -8,10 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 	"github.com/urfave/cli/v2"
 
@@ -227,8 +227,33 @@ func sha256Digest(b []byte) string {
 // checkpoint per span, so even a 100 GB layer at 4 MiB spans stays far below.
 const maxZtocSize = 1 << 30
 
-// readZtoc reads and decodes the zTOC file at path ("-" for stdin).
-func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
+// zTOCArgs is how info and list name a zTOC.
+const zTOCArgs = `The zTOC is a file (ZTOC, "-" for stdin), as found under blobs/sha256/ of an
+OCI layout, or the one an image's SOCI index holds for a layer: IMAGE LAYER,
+where IMAGE is named like convert's SRC and LAYER is the layer digest.`
+
+// readZtoc reads and decodes the zTOC that args name: a file ("-" for
+// stdin), or an image and a layer digest.
+func readZtoc(c *cli.Context, s *session) (*ztoc.Ztoc, []byte, string, error) {
+	if c.NArg() == 2 && c.Command.Name != "get-file" {
+		opts, err := registryOptions(c, s)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		b, err := socify.Ztoc(c.Context, c.Args().Get(0), c.Args().Get(1), opts...)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		z, err := ztoc.Unmarshal(b)
+		return z, b, c.Args().Get(1), err
+	}
+	path := c.Args().First()
+	z, b, err := readZtocFile(path, s.stdin)
+	return z, b, path, err
+}
+
+// readZtocFile reads and decodes the zTOC file at path ("-" for stdin).
+func readZtocFile(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
 	var r io.Reader = stdin
 	name := "stdin"
 	if path != "-" {
@@ -246,6 +271,9 @@ func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
 	if len(b) > maxZtocSize {
 		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, units.FormatSize(maxZtocSize))
 	}
+	if what := ztoc.NotZtoc(b); what != "" {
+		return nil, nil, fmt.Errorf("%s: not a zTOC: %s; to look at the zTOC of a layer of an image, give the image and the layer digest: socify ztoc %s IMAGE LAYER", name, what, "list")
+	}
 	z, err := ztoc.Unmarshal(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
@@ -253,53 +281,33 @@ func readZtoc(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
 	return z, b, nil
 }
 
+func zTOCArgCount(c *cli.Context) error {
+	if n := c.NArg(); n != 1 && n != 2 {
+		return usageErrorf("ztoc %s takes one ZTOC argument, or IMAGE LAYER, got %d", c.Command.Name, n)
+	}
+	return nil
+}
+
 func ztocInfoCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "info",
 		Usage:     "describe a zTOC: version, identifier, sizes, spans and checkpoints (JSON by default)",
-		ArgsUsage: "ZTOC",
-		Description: `Decodes the zTOC file ZTOC ("-" for stdin) and prints its header fields,
-the compressed byte range and digest of every span, and, for gzip layers,
-every checkpoint: compressed offset (in), uncompressed offset (out) and the
-bit offset inside the byte before "in" (bits). The output is JSON unless
---output text is given, because scripts are its main reader.
+		ArgsUsage: "ZTOC | IMAGE LAYER",
+		Description: `Decodes a zTOC and prints its header fields, the compressed byte range and
+digest of every span, and, for gzip layers, every checkpoint: compressed
+offset (in), uncompressed offset (out) and the bit offset inside the byte
+before "in" (bits). The output is JSON unless --output text is given, because
+scripts are its main reader.
+
+` + zTOCArgs + `
 
 EXAMPLES:
    socify ztoc info layer.ztoc
    socify ztoc info layer.ztoc | jq '.checkpoints[].out'
-   socify ztoc info --output text layer.ztoc`,
-		Flags:  commonFlags(),
+   socify ztoc info --output text oci-archive:image-soci.tar sha256:0005176c4a49f8566f0859dd6a5e04aa01465d9af8f69ba1887abaa6b504fdef`,
+		Flags:  withCommon(registryFlags()...),
 		Action: ztocInfo,
 	}
-}
-
-type ztocInfoReport struct {
-	Ztoc                    string           `json:"ztoc"`
-	Digest                  string           `json:"digest"`
-	Size                    int64            `json:"size"`
-	Version                 string           `json:"version"`
-	BuildToolIdentifier     string           `json:"buildToolIdentifier"`
-	Compression             string           `json:"compression"`
-	CompressedArchiveSize   int64            `json:"compressedArchiveSize"`
-	UncompressedArchiveSize int64            `json:"uncompressedArchiveSize"`
-	SpanSize                int64            `json:"spanSize"`
-	SpanCount               int              `json:"spanCount"`
-	FileCount               int              `json:"fileCount"`
-	Spans                   []spanJSON       `json:"spans"`
-	Checkpoints             []checkpointJSON `json:"checkpoints,omitempty"`
-}
-
-type spanJSON struct {
-	ID     int    `json:"id"`
-	Start  int64  `json:"start"`
-	End    int64  `json:"end"`
-	Digest string `json:"digest"`
-}
-
-type checkpointJSON struct {
-	In   int64 `json:"in"`
-	Out  int64 `json:"out"`
-	Bits uint8 `json:"bits"`
 }
 
 func ztocInfo(c *cli.Context) error {
@@ -308,110 +316,43 @@ func ztocInfo(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	if c.NArg() != 1 {
-		return usageErrorf("ztoc info takes one ZTOC argument, got %d", c.NArg())
+	if err := zTOCArgCount(c); err != nil {
+		return err
 	}
-	path := c.Args().First()
-	z, b, err := readZtoc(path, s.stdin)
+	_, b, name, err := readZtoc(c, s)
 	if err != nil {
 		return err
 	}
-	rep := ztocInfoReport{
-		Ztoc:                    path,
-		Digest:                  sha256Digest(b),
-		Size:                    int64(len(b)),
-		Version:                 z.Version,
-		BuildToolIdentifier:     z.BuildToolIdentifier,
-		Compression:             string(z.Compression),
-		CompressedArchiveSize:   z.CompressedArchiveSize,
-		UncompressedArchiveSize: z.UncompressedArchiveSize,
-		SpanCount:               int(z.MaxSpanID) + 1,
-		FileCount:               len(z.TOC),
-		Spans:                   []spanJSON{},
+	info, err := ztoc.Describe(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	if rep.SpanSize, err = z.SpanSize(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for i := 0; i <= int(z.MaxSpanID); i++ {
-		start, end, err := z.SpanRange(i)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		sp := spanJSON{ID: i, Start: start, End: end}
-		if i < len(z.SpanDigests) {
-			sp.Digest = z.SpanDigests[i]
-		}
-		rep.Spans = append(rep.Spans, sp)
-	}
-	if z.Compression != ztoc.Uncompressed {
-		cps, err := z.GzipCheckpoints()
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		rep.Checkpoints = make([]checkpointJSON, len(cps))
-		for i, cp := range cps {
-			rep.Checkpoints[i] = checkpointJSON{In: cp.In, Out: cp.Out, Bits: cp.Bits}
-		}
-	}
-	return s.emit(rep, func(t *textWriter) {
-		t.printf("zTOC:                  %s (%s, %d bytes)\n", rep.Ztoc, rep.Digest, rep.Size)
-		t.printf("version:               %s\n", rep.Version)
-		t.printf("build tool identifier: %s\n", rep.BuildToolIdentifier)
-		t.printf("compression:           %s\n", rep.Compression)
-		t.printf("layer size:            %d compressed, %d uncompressed\n", rep.CompressedArchiveSize, rep.UncompressedArchiveSize)
-		t.printf("span size:             %d\n", rep.SpanSize)
-		t.printf("spans:                 %d\n", rep.SpanCount)
-		t.printf("files:                 %d\n", rep.FileCount)
-		if len(rep.Checkpoints) > 0 {
-			t.printf("%-5s %12s %12s %14s %4s  %s\n", "SPAN", "START", "END", "OUT", "BITS", "DIGEST")
-		} else {
-			t.printf("%-5s %12s %12s  %s\n", "SPAN", "START", "END", "DIGEST")
-		}
-		for i, sp := range rep.Spans {
-			if i < len(rep.Checkpoints) {
-				cp := rep.Checkpoints[i]
-				t.printf("%-5d %12d %12d %14d %4d  %s\n", sp.ID, sp.Start, sp.End, cp.Out, cp.Bits, sp.Digest)
-			} else {
-				t.printf("%-5d %12d %12d  %s\n", sp.ID, sp.Start, sp.End, sp.Digest)
-			}
-		}
-	})
+	rep := struct {
+		Ztoc string `json:"ztoc"`
+		*ztoc.Info
+	}{name, info}
+	return s.emit(rep, func(t *textWriter) { t.err = info.WriteText(t.w, name) })
 }
 
 func ztocListCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the files a zTOC indexes, like tar tv",
-		ArgsUsage: "ZTOC",
-		Description: `Prints one line per TOC entry of the zTOC file ZTOC ("-" for stdin) in
-the form of "tar tv": mode, owner/group, size (major,minor for devices),
-modification time in UTC, name, and the link target. --output json prints
-every field, including the entry's offset in the uncompressed tar and its PAX
-records.
+		ArgsUsage: "ZTOC | IMAGE LAYER",
+		Description: `Prints one line per TOC entry of a zTOC in the form of "tar tv": mode,
+owner/group, size (major,minor for devices), modification time in UTC, name,
+and the link target. --output json prints every field, including the entry's
+offset in the uncompressed tar and its PAX records.
+
+` + zTOCArgs + `
 
 EXAMPLES:
    socify ztoc list layer.ztoc
+   socify ztoc list oci-archive:image-soci.tar sha256:0005176c4a49f8566f0859dd6a5e04aa01465d9af8f69ba1887abaa6b504fdef
    socify ztoc list --output json layer.ztoc | jq -r '.[] | select(.type == "reg") | .name'`,
-		Flags:  commonFlags(),
+		Flags:  withCommon(registryFlags()...),
 		Action: ztocList,
 	}
-}
-
-type entryJSON struct {
-	Name       string            `json:"name"`
-	Type       string            `json:"type"`
-	Mode       string            `json:"mode"`
-	Size       int64             `json:"size"`
-	Offset     int64             `json:"offset"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	Uname      string            `json:"uname,omitempty"`
-	Gname      string            `json:"gname,omitempty"`
-	ModTime    time.Time         `json:"modTime"`
-	Linkname   string            `json:"linkname,omitempty"`
-	Devmajor   int64             `json:"devmajor,omitempty"`
-	Devminor   int64             `json:"devminor,omitempty"`
-	PAXHeaders map[string]string `json:"paxHeaders,omitempty"`
 }
 
 func ztocList(c *cli.Context) error {
@@ -420,106 +361,14 @@ func ztocList(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	if c.NArg() != 1 {
-		return usageErrorf("ztoc list takes one ZTOC argument, got %d", c.NArg())
+	if err := zTOCArgCount(c); err != nil {
+		return err
 	}
-	z, _, err := readZtoc(c.Args().First(), s.stdin)
+	z, _, _, err := readZtoc(c, s)
 	if err != nil {
 		return err
 	}
-	entries := make([]entryJSON, len(z.TOC))
-	for i, m := range z.TOC {
-		entries[i] = entryJSON{
-			Name: m.Name, Type: m.Type, Mode: fmt.Sprintf("%04o", m.Mode&0o7777),
-			Size: m.UncompressedSize, Offset: m.UncompressedOffset,
-			UID: m.UID, GID: m.GID, Uname: m.Uname, Gname: m.Gname,
-			ModTime: m.ModTime.UTC(), Linkname: m.Linkname,
-			Devmajor: m.Devmajor, Devminor: m.Devminor, PAXHeaders: m.PAXHeaders,
-		}
-	}
-	return s.emit(entries, func(t *textWriter) {
-		lines := make([][3]string, len(z.TOC))
-		width := 0
-		for i, m := range z.TOC {
-			lines[i] = tarTVFields(m)
-			width = max(width, len(lines[i][1]))
-		}
-		for i, m := range z.TOC {
-			name := m.Name
-			switch m.Type {
-			case "symlink":
-				name += " -> " + m.Linkname
-			case "hardlink":
-				name += " link to " + m.Linkname
-			}
-			t.printf("%s %-*s %s %s\n", lines[i][0], width, lines[i][1], lines[i][2], name)
-		}
-	})
-}
-
-// tarTVFields returns the mode string, "owner/group size" and the time of a
-// TOC entry as "tar tv" shows them. The time is in UTC, so that listings do
-// not depend on the machine's time zone.
-func tarTVFields(m ztoc.FileMetadata) [3]string {
-	owner := m.Uname
-	if owner == "" {
-		owner = strconv.FormatUint(uint64(m.UID), 10)
-	}
-	group := m.Gname
-	if group == "" {
-		group = strconv.FormatUint(uint64(m.GID), 10)
-	}
-	size := strconv.FormatInt(m.UncompressedSize, 10)
-	if m.Type == "char" || m.Type == "block" {
-		size = fmt.Sprintf("%d,%d", m.Devmajor, m.Devminor)
-	}
-	// GNU tar right-aligns the size after owner/group; pad to a common
-	// width so the names line up.
-	og := owner + "/" + group
-	field := og + strings.Repeat(" ", max(1, 19-len(og)-len(size))) + size
-	return [3]string{modeString(m.Type, m.Mode), field, m.ModTime.UTC().Format("2006-01-02 15:04")}
-}
-
-func modeString(typ string, mode int64) string {
-	var b [10]byte
-	switch typ {
-	case "dir":
-		b[0] = 'd'
-	case "symlink":
-		b[0] = 'l'
-	case "hardlink":
-		b[0] = 'h'
-	case "char":
-		b[0] = 'c'
-	case "block":
-		b[0] = 'b'
-	case "fifo":
-		b[0] = 'p'
-	default:
-		b[0] = '-'
-	}
-	const rwx = "rwxrwxrwx"
-	for i := 0; i < 9; i++ {
-		if mode&(1<<(8-i)) != 0 {
-			b[i+1] = rwx[i]
-		} else {
-			b[i+1] = '-'
-		}
-	}
-	special := func(bit int64, pos int, set, unsetX byte) {
-		if mode&bit == 0 {
-			return
-		}
-		if b[pos] == 'x' {
-			b[pos] = set
-		} else {
-			b[pos] = unsetX
-		}
-	}
-	special(0o4000, 3, 's', 'S')
-	special(0o2000, 6, 's', 'S')
-	special(0o1000, 9, 't', 'T')
-	return string(b[:])
+	return s.emit(z.Entries(), func(t *textWriter) { t.err = z.WriteList(t.w) })
 }
 
 func ztocGetFileCommand() *cli.Command {
@@ -578,7 +427,7 @@ func ztocGetFile(c *cli.Context) error {
 	if layer == "-" {
 		return usageErrorf("LAYER must be a file: get-file reads it at random offsets")
 	}
-	z, _, err := readZtoc(zpath, s.stdin)
+	z, _, err := readZtocFile(zpath, s.stdin)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/socify/socify/pkg/ztoc"
 )
 
 // The zTOC vectors made by soci v0.16.1 (copied into pkg/ztoc/testdata).
@@ -238,7 +240,7 @@ func TestZtocInfo(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
-			var info ztocInfoReport
+			var info ztoc.Info
 			if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
 				t.Fatalf("ztoc info prints JSON by default: %v\n%s", err, r.stdout)
 			}
@@ -365,11 +367,11 @@ func TestZtocList(t *testing.T) {
 				}
 			}
 			js := runCLI(t, "ztoc", "list", "--output", "json", v.ztoc())
-			var entries []entryJSON
+			var entries []ztoc.Entry
 			if err := json.Unmarshal([]byte(js.stdout), &entries); err != nil || len(entries) != len(hdrs) {
 				t.Fatalf("json list (%v): %s", err, js)
 			}
-			byName := map[string]entryJSON{}
+			byName := map[string]ztoc.Entry{}
 			for _, e := range entries {
 				byName[e.Name] = e
 			}
@@ -390,27 +392,39 @@ func TestZtocList(t *testing.T) {
 	}
 }
 
-func TestModeString(t *testing.T) {
-	for _, tc := range []struct {
-		typ  string
-		mode int64
-		want string
-	}{
-		{"reg", 0o644, "-rw-r--r--"},
-		{"reg", 0o4755, "-rwsr-xr-x"},
-		{"reg", 0o4644, "-rwSr--r--"},
-		{"dir", 0o1777, "drwxrwxrwt"},
-		{"dir", 0o1776, "drwxrwxrwT"},
-		{"reg", 0o2755, "-rwxr-sr-x"},
-		{"symlink", 0o777, "lrwxrwxrwx"},
-		{"char", 0o666, "crw-rw-rw-"},
-		{"block", 0o660, "brw-rw----"},
-		{"fifo", 0o644, "prw-r--r--"},
-		{"hardlink", 0o644, "hrw-r--r--"},
-	} {
-		if got := modeString(tc.typ, tc.mode); got != tc.want {
-			t.Errorf("modeString(%s, %o) = %s, want %s", tc.typ, tc.mode, got, tc.want)
+// TestZtocOfAnImage: ztoc list and info given a file that is no zTOC say
+// what it is, and given an image and a layer digest they show the zTOC its
+// SOCI index holds (issue 11 item 2).
+func TestZtocOfAnImage(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	out := filepath.Join(t.TempDir(), "out.tar")
+	if res := runCLI(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...); res.code != 0 {
+		t.Fatal(res)
+	}
+	for _, cmd := range []string{"list", "info"} {
+		res := runCLI(t, "ztoc", cmd, out)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "not a zTOC: this is a tar archive") || !strings.Contains(res.stderr, "IMAGE LAYER") {
+			t.Errorf("ztoc %s of a tar: %s", cmd, res)
 		}
+	}
+	const layer = "sha256:0005176c4a49f8566f0859dd6a5e04aa01465d9af8f69ba1887abaa6b504fdef"
+	const ztocDigest = "sha256:a124e4a95993e4e07918966da44a9eae5373cc4b15e41cfbab4d7cb559c03023" // soci's, from record.json
+	res := runCLI(t, "ztoc", "info", "oci-archive:"+out, layer)
+	var info ztoc.Info
+	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &info) != nil || info.Digest != ztocDigest {
+		t.Fatalf("ztoc info IMAGE LAYER: %s", res)
+	}
+	res = runCLI(t, "ztoc", "list", "oci-archive:"+out, layer)
+	if res.code != 0 || len(strings.Split(strings.TrimSpace(res.stdout), "\n")) != info.FileCount {
+		t.Fatalf("ztoc list IMAGE LAYER (%d files): %s", info.FileCount, res)
+	}
+	res = runCLI(t, "ztoc", "list", "oci-archive:"+r.input(), layer)
+	if res.code != exitFailure || !strings.Contains(res.stderr, "no zTOC for the layer") {
+		t.Errorf("an unconverted image: %s", res)
+	}
+	res = runCLI(t, "ztoc", "list", "oci-archive:"+out, "0005176c")
+	if res.code != exitUsage || !strings.Contains(res.stderr, "LAYER") {
+		t.Errorf("a bad digest: %s", res)
 	}
 }
 
