@@ -487,3 +487,169 @@ func TestCheckPush(t *testing.T) {
 		t.Fatalf("read-only credentials: %v", err)
 	}
 }
+
+// putBlob uploads b to repo straight to the registry (no proxy) with a throw-away client.
+func putBlob(t *testing.T, reg *registrytest.Registry, repo string, b *blobSource) name.Digest {
+	t.Helper()
+	c, err := registry.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.NewRepository(reg.BackendRef(repo))
+	if err := c.Upload(context.Background(), r, b.desc, bytes.NewReader(b.data), b.reopen); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.NewDigest(reg.Ref(repo) + "@" + b.desc.Digest.String())
+	return ref
+}
+
+func blobRanges(reg *registrytest.Registry) []string {
+	var out []string
+	for _, r := range reg.Proxy.Records() {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/blobs/sha256:") {
+			out = append(out, r.Range)
+		}
+	}
+	return out
+}
+
+func TestParallelRead(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t)
+	const chunk = 256 << 10
+	b := newBlobSource(t, 5*chunk+1000)
+	ref := putBlob(t, reg, "par/app", b)
+	read := func(t *testing.T, rec *recorder, opts ...registry.Option) (*registry.BlobReader, []byte, error) {
+		t.Helper()
+		c, err := registry.NewClient(append(append(rec.opts(), registry.WithParallelReads(3, chunk, 0)), opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Proxy.Reset()
+		br, err := c.OpenBlob(ctx, ref, registry.BlobSize(b.desc.Size))
+		if err != nil {
+			return nil, nil, err
+		}
+		defer br.Close()
+		got, err := io.ReadAll(br)
+		return br, got, err
+	}
+
+	t.Run("in order over several requests", func(t *testing.T) {
+		br, got, err := read(t, &recorder{})
+		if err != nil || !bytes.Equal(got, b.data) || !br.Parallel() {
+			t.Fatalf("err %v, %d bytes, parallel %v", err, len(got), br.Parallel())
+		}
+		rs := blobRanges(reg)
+		slices.Sort(rs)
+		var want []string
+		for off := int64(0); off < b.desc.Size; off += chunk {
+			want = append(want, fmt.Sprintf("bytes=%d-%d", off, min(off+chunk, b.desc.Size)-1))
+		}
+		slices.Sort(want)
+		if fmt.Sprint(rs) != fmt.Sprint(want) {
+			t.Fatalf("ranges %v, want %v", rs, want)
+		}
+		if s := reg.Proxy.Stats(registrytest.AnyBlobGet); s.BytesOut != b.desc.Size {
+			t.Fatalf("%d bytes served for a %d-byte blob", s.BytesOut, b.desc.Size)
+		}
+	})
+	t.Run("broken chunks resume within the chunk", func(t *testing.T) {
+		second := registrytest.Match{Method: http.MethodGet, Func: func(r *http.Request) bool {
+			return r.Header.Get("Range") == fmt.Sprintf("bytes=%d-%d", chunk, 2*chunk-1)
+		}}
+		last := registrytest.Match{Method: http.MethodGet, Func: func(r *http.Request) bool {
+			return strings.HasPrefix(r.Header.Get("Range"), fmt.Sprintf("bytes=%d-", 5*chunk))
+		}}
+		i1 := reg.Proxy.Inject(second, registrytest.Cut(1000), 1)
+		i2 := reg.Proxy.Inject(last, registrytest.Reset(), 1)
+		defer i1.Remove()
+		defer i2.Remove()
+		rec := &recorder{}
+		br, got, err := read(t, rec)
+		if err != nil || !bytes.Equal(got, b.data) {
+			t.Fatalf("err %v, %d bytes", err, len(got))
+		}
+		if br.Resumes() < 1 || !slices.Contains(blobRanges(reg), fmt.Sprintf("bytes=%d-%d", chunk+1000, 2*chunk-1)) {
+			t.Fatalf("resumes %d, ranges %v", br.Resumes(), blobRanges(reg))
+		}
+		if s := reg.Proxy.Stats(registrytest.AnyBlobGet); s.BytesOut != b.desc.Size {
+			t.Fatalf("%d bytes served for a %d-byte blob: a resume restarted a chunk", s.BytesOut, b.desc.Size)
+		}
+	})
+	t.Run("server ignoring Range is read as one stream", func(t *testing.T) {
+		inj := reg.Proxy.Inject(registrytest.AnyBlobGet, registrytest.IgnoreRange(), 0)
+		defer inj.Remove()
+		br, got, err := read(t, &recorder{})
+		if err != nil || !bytes.Equal(got, b.data) || br.Parallel() {
+			t.Fatalf("err %v, %d bytes, parallel %v", err, len(got), br.Parallel())
+		}
+		if n := len(blobRanges(reg)); n != 1 {
+			t.Fatalf("%d requests, want the one whose 200 carried the blob", n)
+		}
+	})
+	t.Run("wrong bytes in a chunk fail the digest check", func(t *testing.T) {
+		rng := fmt.Sprintf("bytes=%d-%d", 2*chunk, 3*chunk-1)
+		m := registrytest.Match{Method: http.MethodGet, Func: func(r *http.Request) bool { return r.Header.Get("Range") == rng }}
+		h := http.Header{"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", 2*chunk, 3*chunk-1, b.desc.Size)}}
+		inj := reg.Proxy.Inject(m, registrytest.Respond(http.StatusPartialContent, h, strings.Repeat("x", chunk)), 1)
+		defer inj.Remove()
+		_, _, err := read(t, &recorder{})
+		if err == nil || !strings.Contains(err.Error(), "content digest is") {
+			t.Fatalf("err = %v, want a digest mismatch", err)
+		}
+	})
+	t.Run("below the threshold one stream", func(t *testing.T) {
+		c, _ := registry.NewClient(registry.WithParallelReads(3, chunk, b.desc.Size+1))
+		reg.Proxy.Reset()
+		br, err := c.OpenBlob(ctx, ref, registry.BlobSize(b.desc.Size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer br.Close()
+		if _, err := io.Copy(io.Discard, br); err != nil || br.Parallel() || len(blobRanges(reg)) != 1 {
+			t.Fatalf("err %v parallel %v ranges %v", err, br.Parallel(), blobRanges(reg))
+		}
+	})
+}
+
+// Each proxy connection is limited to a fixed rate, like an object store serving a blob: reading
+// over 2 and 4 connections must be close to 2 and 4 times faster. The figures go to
+// docs/performance.md.
+func TestParallelReadThroughput(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t)
+	const (
+		rate  = 1 << 20 // bytes per second per connection
+		size  = 2 << 20
+		chunk = 256 << 10
+	)
+	b := newBlobSource(t, size)
+	ref := putBlob(t, reg, "rate/app", b)
+	reg.Proxy.LimitRate(rate)
+	secs := map[int]float64{}
+	for _, n := range []int{1, 2, 4} {
+		c, err := registry.NewClient(registry.WithParallelReads(n, chunk, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The handshake happens before the clock starts: the figure is the blob read alone.
+		if ok, err := c.Exists(ctx, ref.Context(), b.desc.Digest); err != nil || !ok {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		br, err := c.OpenBlob(ctx, ref, registry.BlobSize(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			t.Fatal(err)
+		}
+		br.Close()
+		secs[n] = time.Since(start).Seconds()
+		t.Logf("%d connection(s): %.2f s, %.2f MiB/s (limit %d MiB/s per connection)", n, secs[n], float64(size)/(1<<20)/secs[n], rate>>20)
+	}
+	if secs[2] > 0.7*secs[1] || secs[4] > 0.7*secs[2] {
+		t.Errorf("no speedup from parallel reads: %v", secs)
+	}
+}

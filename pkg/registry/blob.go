@@ -51,6 +51,7 @@ type BlobReader struct {
 	hasher  hash.Hash
 	done    bool
 	err     error
+	par     *parallel // several Range requests at once; nil for one stream
 }
 
 // ReadOption adjusts one blob read (Client.OpenBlob, Client.WrapIndex...).
@@ -120,11 +121,57 @@ func (c *Client) OpenBlob(ctx context.Context, ref name.Digest, opts ...ReadOpti
 		}
 		b.hasher = sha256.New()
 	}
+	if c.o.parallel > 1 && b.size >= c.o.parallelAbove && b.size > c.o.chunk {
+		if err := b.openParallel(); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	if err := b.open(); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
+
+// openParallel asks for the first chunk. A 206 starts the parallel read with that body; a server
+// that ignores Range answers 200 with the whole blob, which is then read as one stream.
+func (b *BlobReader) openParallel() error {
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url, nil)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.digest, err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", b.o.chunk-1))
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.digest, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != 0 || (total >= 0 && total != b.size) {
+			resp.Body.Close()
+			return fmt.Errorf("blob %s: asked for bytes 0-%d of %d, got Content-Range %q", b.digest, b.o.chunk-1, b.size, resp.Header.Get("Content-Range"))
+		}
+		b.startParallel(resp.Body, finalURL(resp, b.url))
+		return nil
+	case http.StatusOK:
+		if resp.ContentLength >= 0 {
+			if err := b.learnSize(resp.ContentLength); err != nil {
+				resp.Body.Close()
+				return err
+			}
+		}
+		b.body = resp.Body
+		return nil
+	}
+	err = transport.CheckError(resp, http.StatusOK, http.StatusPartialContent)
+	resp.Body.Close()
+	return fmt.Errorf("blob %s: %w", b.digest, err)
+}
+
+// Parallel reports whether the blob is being read with several Range requests at once.
+func (b *BlobReader) Parallel() bool { return b.par != nil }
 
 // OpenBlob is Client.OpenBlob on a Client built from opts (WithSize and WithDigestCheck apply to
 // this read).
@@ -146,8 +193,13 @@ func (b *BlobReader) Size() int64 { return b.size }
 // Offset is how many bytes Read has returned.
 func (b *BlobReader) Offset() int64 { return b.off }
 
-// Resumes is how many times the read resumed.
-func (b *BlobReader) Resumes() int { return b.resumes }
+// Resumes is how many times the read resumed (in any of its parallel requests).
+func (b *BlobReader) Resumes() int {
+	if b.par != nil {
+		return b.resumes + int(b.par.resumes.Load())
+	}
+	return b.resumes
+}
 
 // open requests the blob from b.off on.
 func (b *BlobReader) open() error {
@@ -223,6 +275,24 @@ func (b *BlobReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if b.par != nil {
+		n, err := b.par.read(p)
+		if n > 0 {
+			b.off += int64(n)
+			if b.hasher != nil {
+				b.hasher.Write(p[:n])
+			}
+		}
+		switch {
+		case err == io.EOF && b.off == b.size:
+			return n, b.finish()
+		case err == io.EOF:
+			return n, b.fail(fmt.Errorf("blob %s: parallel read ended at offset %d of %d", b.digest, b.off, b.size))
+		case err != nil:
+			return n, b.fail(err)
+		}
+		return n, nil
+	}
 	for {
 		if b.body == nil {
 			if err := b.open(); err != nil {
@@ -275,7 +345,15 @@ func (b *BlobReader) Read(p []byte) (int, error) {
 }
 
 func (b *BlobReader) retryable(err error) bool {
-	if b.resumes >= b.o.maxResumes || b.ctx.Err() != nil {
+	if b.resumes >= b.o.maxResumes {
+		return false
+	}
+	return b.retryableErr(err)
+}
+
+// retryableErr says whether another request may fix err.
+func (b *BlobReader) retryableErr(err error) bool {
+	if b.ctx.Err() != nil {
 		return false
 	}
 	var (
@@ -312,6 +390,9 @@ func (b *BlobReader) wait(err error) error {
 
 func (b *BlobReader) finish() error {
 	b.done = true
+	if b.par != nil {
+		b.par.close()
+	}
 	if b.body != nil {
 		b.body.Close()
 		b.body = nil
@@ -327,6 +408,9 @@ func (b *BlobReader) finish() error {
 
 func (b *BlobReader) fail(err error) error {
 	b.err = err
+	if b.par != nil {
+		b.par.close()
+	}
 	if b.body != nil {
 		b.body.Close()
 		b.body = nil
@@ -334,8 +418,11 @@ func (b *BlobReader) fail(err error) error {
 	return err
 }
 
-// Close releases the connection. It does not cancel ctx.
+// Close releases the connection(s) and stops parallel requests. It does not cancel ctx.
 func (b *BlobReader) Close() error {
+	if b.par != nil {
+		b.par.close()
+	}
 	if b.body != nil {
 		err := b.body.Close()
 		b.body = nil
