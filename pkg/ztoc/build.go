@@ -242,33 +242,6 @@ type tocResult struct {
 	warnings []Warning
 }
 
-// readTOC runs archive/tar over the uncompressed stream, exactly as soci's
-// TOC builder does, so entry offsets, PAX handling and errors match.
-func readTOC(r io.Reader, pos func() int64) (tocResult, int64, error) {
-	res := tocResult{toc: new(compactTOC)}
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return res, pos(), nil
-			}
-			return res, 0, &tarError{off: pos(), err: err}
-		}
-		typ, ok := entryType(hdr.Typeflag)
-		if !ok {
-			return res, 0, &tarError{off: pos(), err: fmt.Errorf("unsupported input tar entry %q (entry %q)", hdr.Typeflag, hdr.Name)}
-		}
-		off := pos()
-		if len(hdr.PAXRecords) > 0 {
-			m := FileMetadata{Name: hdr.Name, UncompressedOffset: off, PAXHeaders: hdr.PAXRecords}
-			res.warnings = appendEntryWarnings(res.warnings, &m)
-		}
-		res.toc.add(typ, "", off, hdr.Size, hdr.Mode, uint32(hdr.Uid), uint32(hdr.Gid), hdr.ModTime,
-			hdr.Devmajor, hdr.Devminor, hdr.Name, hdr.Linkname, hdr.Uname, hdr.Gname, hdr.PAXRecords)
-	}
-}
-
 type tarError struct {
 	off int64
 	err error

@@ -76,7 +76,11 @@ type compactTOC struct {
 	marks   []mark
 	n       int
 	prevEnd int64 // aligned end of the previous entry's data
-	prevOff int64
+	// The last entry's size and type, and whether it is sparse, for the
+	// header parser.
+	lastSize   int64
+	lastType   uint8
+	lastSparse bool
 	uname   []byte // the previous entry's, copied
 	gname   []byte
 	rec     []byte // scratch
@@ -107,15 +111,17 @@ func appendBytes[S string | []byte](b []byte, s S) []byte {
 	return append(b, s...)
 }
 
-// add appends an entry. pax holds the PAX records (nil if none); typName
-// is used only with typ == typOther.
-func (t *compactTOC) add(typ uint8, typName string, off, size, mode int64, uid, gid uint32, mt time.Time, devmajor, devminor int64, name, link, uname, gname string, pax map[string]string) {
+// addEntry appends an entry to t. pax holds the PAX records (nil if
+// none); typName is used only with typ == typOther. Strings may be given as
+// string or []byte: the header parser passes slices of its header block, so
+// nothing is allocated per entry beyond the record's bytes.
+func addEntry[S string | []byte](t *compactTOC, typ uint8, typName string, off, size, mode int64, uid, gid uint32, sec, nsec int64, devmajor, devminor int64, name, link, uname, gname S, pax map[string]string) {
 	flags := typ
 	first := t.n%markEvery == 0
-	if !first && string(t.uname) == uname {
+	if !first && string(t.uname) == string(uname) {
 		flags |= recUnameSame
 	}
-	if !first && string(t.gname) == gname {
+	if !first && string(t.gname) == string(gname) {
 		flags |= recGnameSame
 	}
 	if len(pax) > 0 {
@@ -127,8 +133,8 @@ func (t *compactTOC) add(typ uint8, typName string, off, size, mode int64, uid, 
 	r = binary.AppendVarint(r, mode)
 	r = binary.AppendUvarint(r, uint64(uid))
 	r = binary.AppendUvarint(r, uint64(gid))
-	r = binary.AppendVarint(r, mt.Unix())
-	r = binary.AppendUvarint(r, uint64(mt.Nanosecond()))
+	r = binary.AppendVarint(r, sec)
+	r = binary.AppendUvarint(r, uint64(nsec))
 	r = binary.AppendVarint(r, devmajor)
 	r = binary.AppendVarint(r, devminor)
 	r = appendBytes(r, name)
@@ -144,7 +150,8 @@ func (t *compactTOC) add(typ uint8, typName string, off, size, mode int64, uid, 
 		r = appendBytes(r, gname)
 		t.gname = append(t.gname[:0], gname...)
 	}
-	if strings.HasSuffix(name, ".wh..wh..opq") {
+	const opaque = ".wh..wh..opq"
+	if len(name) >= len(opaque) && string(name[len(name)-len(opaque):]) == opaque {
 		t.xattrs = true
 	}
 	if len(pax) > 0 {
@@ -169,7 +176,7 @@ func (t *compactTOC) add(typ uint8, typName string, off, size, mode int64, uid, 
 		t.marks = append(t.marks, mark{p, t.prevEnd})
 	}
 	t.n++
-	t.prevOff = off
+	t.lastSize, t.lastType = size, typ
 	t.prevEnd = alignToTarBlock(off + size)
 }
 

@@ -22,8 +22,8 @@ func Marshal(z *Ztoc) ([]byte, error) {
 	var toc compactTOC
 	for i := range z.TOC {
 		m := &z.TOC[i]
-		toc.add(typeCode(m.Type), m.Type, m.UncompressedOffset, m.UncompressedSize, m.Mode, m.UID, m.GID, m.ModTime,
-			m.Devmajor, m.Devminor, m.Name, m.Linkname, m.Uname, m.Gname, m.PAXHeaders)
+		addEntry(&toc, typeCode(m.Type), m.Type, m.UncompressedOffset, m.UncompressedSize, m.Mode, m.UID, m.GID,
+			m.ModTime.Unix(), int64(m.ModTime.Nanosecond()), m.Devmajor, m.Devminor, m.Name, m.Linkname, m.Uname, m.Gname, m.PAXHeaders)
 	}
 	return marshal(&serial{
 		version: z.Version, tool: z.BuildToolIdentifier, toc: &toc,
