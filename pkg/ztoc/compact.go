@@ -81,10 +81,10 @@ type compactTOC struct {
 	lastSize   int64
 	lastType   uint8
 	lastSparse bool
-	uname   []byte // the previous entry's, copied
-	gname   []byte
-	rec     []byte // scratch
-	keys    []string
+	uname      []byte // the previous entry's, copied
+	gname      []byte
+	rec        []byte // scratch
+	keys       []string
 	// xattrs is soci's condition for keeping xattrs in the SOCI index: some
 	// entry has a SCHILY.xattr.* record or is an opaque-directory whiteout.
 	xattrs bool
