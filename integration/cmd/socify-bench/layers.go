@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,13 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/socify/socify/pkg/location"
 )
 
 // benchLayer is one layer of the ztoc suite.
@@ -204,4 +212,41 @@ func generate(minSize int64) (string, error) {
 		}
 		return nil
 	})
+}
+
+// layerImage makes (once, cached next to the layer) an OCI archive of a
+// linux/amd64 image whose only layer is layer, for the CLI convert case.
+func layerImage(layer string) (string, error) {
+	out := strings.TrimSuffix(layer, ".tar.gz") + ".oci.tar"
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	l, err := tarball.LayerFromFile(layer, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return "", err
+	}
+	im, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		return "", err
+	}
+	im = mutate.ConfigMediaType(mutate.MediaType(im, types.OCIManifestSchema1), types.OCIConfigJSON)
+	cf, err := im.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if im, err = mutate.ConfigFile(im, cf); err != nil {
+		return "", err
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{Add: im})
+	tmp := out + ".tmp"
+	sink, err := location.NewSink(location.MustParseReference("oci-archive:" + tmp))
+	if err != nil {
+		return "", err
+	}
+	if _, err := sink.Write(context.Background(), idx); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return out, os.Rename(tmp, out)
 }

@@ -51,6 +51,7 @@ var cases = []struct{ name, desc string }{
 	{"stdlib", "Go compress/gzip → io.Discard"},
 	{"socify", "library ztoc.BuildEncoded in the benchmark binary (single pass: inflate + tar TOC + span and blob sha256)"},
 	{"cli", "the socify CLI: ztoc build LAYER -o FILE, GOGC untouched"},
+	{"cli-convert", "the socify CLI: convert --no-cache oci-archive:IMG oci-archive:OUT of a one-layer image, GOGC untouched"},
 	{"soci", "soci v0.16.1 ztoc BuildZtoc (cgo zlib + Go gzip + span hashing)"},
 }
 
@@ -108,7 +109,7 @@ func main() {
 			}
 		}
 		var cli string
-		if strings.Contains(*only, "cli") {
+		if strings.Contains(*only, "cli") && strings.Contains(*suites, "ztoc") {
 			var err error
 			if cli, err = buildCLI(); err != nil {
 				fail("building socify", err)
@@ -185,9 +186,12 @@ func runZtoc(self, cli string, l benchLayer, only string, runs int, span int64, 
 			}
 			var r result
 			var err error
-			if c.name == "cli" {
+			switch c.name {
+			case "cli":
 				r, err = cliZtoc(cli, l.path, span)
-			} else {
+			case "cli-convert":
+				r, err = cliConvert(cli, l.path)
+			default:
 				prof := ""
 				if c.name == "socify" && i == 0 && profile != "" {
 					prof = filepath.Join(profile, l.name+".pprof")
@@ -263,6 +267,36 @@ func cliZtoc(cli, layer string, span int64) (result, error) {
 		return r, err
 	}
 	r.ZtocSize = st.Size()
+	return r, nil
+}
+
+// cliConvert times the real CLI converting a one-layer image of layer
+// (archive to archive), with the environment's GOGC. The zTOC size is the
+// one blob of that media type in the output.
+func cliConvert(cli, layer string) (result, error) {
+	img, err := layerImage(layer)
+	if err != nil {
+		return result{}, err
+	}
+	dir, err := os.MkdirTemp("", "socify-bench-convert-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "out.tar")
+	cmd := exec.Command(cli, "convert", "--no-cache", "--quiet", "--output", "json", "oci-archive:"+img, "oci-archive:"+out)
+	cmd.Stderr = os.Stderr
+	t := time.Now()
+	rep, err := cmd.Output()
+	if err != nil {
+		return result{}, err
+	}
+	r := result{Name: "cli-convert", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	var report any
+	if err := json.Unmarshal(rep, &report); err != nil {
+		return r, fmt.Errorf("convert report: %w", err)
+	}
+	r.ZtocSize = int64(sumField(report, "ztocSize"))
 	return r, nil
 }
 
@@ -388,4 +422,24 @@ func measure(name, layer string, span int64, profile string) error {
 		r.PeakHeap = peak
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// sumField adds up every number called key anywhere in a decoded JSON value.
+func sumField(v any, key string) float64 {
+	var s float64
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if n, ok := x.(float64); ok && k == key {
+				s += n
+			} else {
+				s += sumField(x, key)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			s += sumField(x, key)
+		}
+	}
+	return s
 }
