@@ -351,6 +351,39 @@ func (f *Function) clientFor(ev ImageEvent) (*registry.Client, error) {
 // check runs the decisions that read the registry: a stale event, an image that is SOCI-enabled
 // already, a target tag that holds the result already. nil means convert.
 func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
+	if d, err := f.checkSource(ctx, img); d != nil || err != nil {
+		return d, err
+	}
+	if img.target.TagStr() == img.tag.TagStr() {
+		// In place: the tag points at the pushed image, which is not SOCI-enabled.
+		return nil, nil
+	}
+	client, err := f.clientFor(img.ev)
+	if err != nil {
+		return nil, err
+	}
+	t, err := remote.Head(img.target, client.RemoteOptions(ctx)...)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, registry.MapError(err, registry.OpPull, img.target.String())
+	}
+	// The target exists: a duplicate delivery, or an earlier image under the same tag. Work out
+	// what this event would write (with the zTOC cache this reads no layer) and compare.
+	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(client, img, socify.WithDryRun(true))...)
+	if err != nil {
+		return nil, err
+	}
+	if res.Digest == t.Digest.String() {
+		s := skip(CodeUpToDate, "tag %s already points at the result %s (a duplicate delivery)", img.target, res.Digest)
+		return &s, nil
+	}
+	return nil, nil
+}
+
+// checkSource is the part of check that reads only manifests of the source.
+func (f *Function) checkSource(ctx context.Context, img *image) (*Decision, error) {
 	client, err := f.clientFor(img.ev)
 	if err != nil {
 		return nil, err
@@ -379,31 +412,7 @@ func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
 	if err != nil {
 		return nil, registry.MapError(err, registry.OpPull, img.source.String())
 	}
-	if d := sociState(desc.MediaType, desc.Manifest); d != nil {
-		return d, nil
-	}
-	if img.target.TagStr() == img.tag.TagStr() {
-		// In place: the tag points at the pushed image, which is not SOCI-enabled.
-		return nil, nil
-	}
-	t, err := remote.Head(img.target, ro...)
-	if isNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, registry.MapError(err, registry.OpPull, img.target.String())
-	}
-	// The target exists: a duplicate delivery, or an earlier image under the same tag. Work out
-	// what this event would write (with the zTOC cache this reads no layer) and compare.
-	res, err := socify.Convert(ctx, "docker://"+img.source.String(), "docker://"+img.target.String(), f.socifyOptions(client, img, socify.WithDryRun(true))...)
-	if err != nil {
-		return nil, err
-	}
-	if res.Digest == t.Digest.String() {
-		s := skip(CodeUpToDate, "tag %s already points at the result %s (a duplicate delivery)", img.target, res.Digest)
-		return &s, nil
-	}
-	return nil, nil
+	return sociState(desc.MediaType, desc.Manifest), nil
 }
 
 func isNotFound(err error) bool {

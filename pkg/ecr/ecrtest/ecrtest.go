@@ -1,8 +1,10 @@
-// Package ecrtest runs a local stand-in for the Amazon ECR and ECR Public token APIs, for tests:
-// an httptest server speaking their real wire protocol (AWS JSON 1.1, X-Amz-Target
-// "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" and
-// "SpencerFrontendService.GetAuthorizationToken", SigV4-signed requests, AWS error documents), so
-// that aws-sdk-go-v2 clients pointed at it with their BaseEndpoint option run unmodified.
+// Package ecrtest runs a local stand-in for the Amazon ECR and ECR Public token APIs, and for the
+// ECR calls that list images, for tests: an httptest server speaking their real wire protocol
+// (AWS JSON 1.1, X-Amz-Target "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" and
+// "SpencerFrontendService.GetAuthorizationToken"; DescribeRepositories, DescribeImages and
+// BatchGetImage, paginated, over images registered with AddRepository and AddImage; SigV4-signed
+// requests, AWS error documents), so that aws-sdk-go-v2 clients pointed at it with their
+// BaseEndpoint option run unmodified.
 //
 //	s := ecrtest.New(t, ecrtest.WithCredentials("AKIDTEST", "secret"), ecrtest.WithTTL(time.Hour))
 //	kc := ecr.NewKeychain(ecr.WithEndpoint(s.URL), ...)
@@ -77,6 +79,9 @@ type Server struct {
 	fails   []failure
 	calls   []Call
 	issued  []Token
+
+	repos    map[string]*repository // repository name -> contents, for the image API calls
+	pageSize int
 }
 
 type failure struct {
@@ -109,7 +114,7 @@ func WithPassword(f func() string) Option { return func(s *Server) { s.pass = f 
 
 // New starts the stand-in; it stops when the test ends.
 func New(tb testing.TB, opts ...Option) *Server {
-	s := &Server{creds: map[string]string{}, account: "123456789012", ttl: 12 * time.Hour, now: time.Now}
+	s := &Server{creds: map[string]string{}, account: "123456789012", ttl: 12 * time.Hour, now: time.Now, repos: map[string]*repository{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -134,6 +139,22 @@ func (s *Server) Fail(code string, status int, message string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails = append(s.fails, failure{code: code, msg: message, status: status, n: n})
+}
+
+// nextFailure pops the next queued failure, if any.
+func (s *Server) nextFailure() (failure, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) == 0 {
+		return failure{}, false
+	}
+	f := &s.fails[0]
+	f.n--
+	out := *f
+	if f.n <= 0 {
+		s.fails = s.fails[1:]
+	}
+	return out, true
 }
 
 // Calls returns every request received.
@@ -207,22 +228,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		fail(400, "UnknownOperationException", "")
+		op, ok := strings.CutPrefix(call.Target, apiPrefix)
+		h := apiHandlers[op]
+		if !ok || h == nil {
+			fail(400, "UnknownOperationException", "")
+			return
+		}
+		if scope.service != "ecr" {
+			fail(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'ecr'.")
+			return
+		}
+		if f, ok := s.nextFailure(); ok {
+			fail(f.status, f.code, f.msg)
+			return
+		}
+		out, apiErr := h(s, scope.region, body)
+		if apiErr != nil {
+			fail(apiErr.status, apiErr.code, apiErr.msg)
+			return
+		}
+		call.Status = 200
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("X-Amzn-Requestid", requestID())
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	}
 
-	s.mu.Lock()
-	if len(s.fails) > 0 {
-		f := &s.fails[0]
-		f.n--
-		code, status, msg := f.code, f.status, f.msg
-		if f.n <= 0 {
-			s.fails = s.fails[1:]
-		}
-		s.mu.Unlock()
-		fail(status, code, msg)
+	if f, ok := s.nextFailure(); ok {
+		fail(f.status, f.code, f.msg)
 		return
 	}
+	s.mu.Lock()
 	pw := randomPassword()
 	if s.pass != nil {
 		pw = s.pass()
