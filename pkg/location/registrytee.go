@@ -55,8 +55,7 @@ func (s *registrySink) prepare(_ context.Context, src *Source) (bool, error) {
 var errBlobExists = errors.New("the destination already has the blob")
 
 func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerWriter, error) {
-	opts, err := s.remoteOptions(ctx)
-	if err != nil {
+	if _, err := s.remoteOptions(ctx); err != nil {
 		return nil, err
 	}
 	if !s.rt.tee.claim(desc.Digest) {
@@ -68,7 +67,9 @@ func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerW
 	go func() {
 		// go-containerregistry checks whether the blob exists first, then
 		// mounts or uploads; Compressed is called only for an upload.
-		err := remote.WriteLayer(s.ref.Context(), l, opts...)
+		// Pusher.Upload, not remote.WriteLayer, which would close a
+		// progress channel that Write still uses.
+		err := s.rt.pusher.Upload(ctx, s.ref.Context(), l)
 		if err == nil && !l.opened.Load() {
 			w.existed = true
 			err = errBlobExists
