@@ -63,6 +63,24 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 		convert.WithImageName(p.src.String()),
 		convert.WithProgress(fromConvert(o.progress)),
 	}, o.convert...)
+	// The sink exists before the conversion so that it takes each indexed
+	// layer from the stream the indexer reads (location.NewLayerTee): the
+	// source serves each layer once.
+	var ds *destSink
+	if !o.dryRun {
+		if ds, err = openSink(ctx, o, a, p, s); err != nil {
+			return nil, err
+		}
+		defer ds.abandon()
+		tee, err := location.NewLayerTee(ctx, s, ds.sink)
+		if err != nil {
+			return nil, a.mapError(err, registry.OpPush, p.dst)
+		}
+		if tee != nil {
+			defer tee.Close()
+			copts = append(copts, convert.WithLayerTee(tee))
+		}
+	}
 	idx, rep, err := convert.Convert(ctx, s.Index, copts...)
 	res := &Result{Source: p.src.String(), DryRun: o.dryRun, Conversion: rep}
 	if p.dst.Kind != "" {
@@ -76,32 +94,45 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 	if o.dryRun {
 		return res, nil
 	}
-	if err := write(ctx, o, a, p, s, idx, res); err != nil {
+	if err := write(ctx, o, a, p, ds, idx, res); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// write stores the result, then tags the children.
-func write(ctx context.Context, o *options, a *access, p *plan, s *location.Source, idx v1.ImageIndex, res *Result) error {
+// destSink is the destination of a conversion and its progress plumbing.
+type destSink struct {
+	sink    location.Sink
+	dest    string
+	updates chan v1.Update // registry progress, closed by go-containerregistry's Write
+	done    chan struct{}
+	written bool
+}
+
+// abandon ends the progress relay when Write never ran.
+func (d *destSink) abandon() {
+	if d.updates != nil && !d.written {
+		close(d.updates)
+		<-d.done
+	}
+}
+
+func openSink(ctx context.Context, o *options, a *access, p *plan, s *location.Source) (*destSink, error) {
 	dest := p.dst.String()
 	if p.dst.Kind == location.Registry {
 		dest = p.dst.Ref
 	}
-	o.progress(Event{Kind: EventWriteStart, Destination: dest, Registry: p.dst.Kind == location.Registry})
+	d := &destSink{dest: dest}
 	var extra []remote.Option
-	stop := func() {}
 	if p.dst.Kind == location.Registry {
-		updates := make(chan v1.Update, 16)
-		done := make(chan struct{})
-		extra = append(extra, remote.WithProgress(updates))
+		d.updates, d.done = make(chan v1.Update, 16), make(chan struct{})
+		extra = append(extra, remote.WithProgress(d.updates))
 		go func() {
-			defer close(done)
-			for u := range updates {
+			defer close(d.done)
+			for u := range d.updates {
 				o.progress(Event{Kind: EventWriteProgress, Destination: dest, Total: u.Total, Complete: u.Complete})
 			}
 		}()
-		stop = func() { <-done }
 	}
 	lopts := a.locationOptions(ctx, extra...)
 	if p.dst.Kind != location.Registry {
@@ -109,20 +140,28 @@ func write(ctx context.Context, o *options, a *access, p *plan, s *location.Sour
 			o.progress(Event{Kind: EventWriteProgress, Destination: dest, Total: pr.Total, Complete: pr.Complete})
 		}))
 	}
-	var (
-		sink location.Sink
-		err  error
-	)
+	var err error
 	if o.inPlace {
-		sink, err = s.InPlaceSink(lopts...)
+		d.sink, err = s.InPlaceSink(lopts...)
 	} else {
-		sink, err = location.NewSink(p.dst, lopts...)
+		d.sink, err = location.NewSink(p.dst, lopts...)
 	}
 	if err != nil {
-		return err
+		d.abandon()
+		return nil, err
 	}
-	wr, err := sink.Write(ctx, idx)
-	stop()
+	return d, nil
+}
+
+// write stores the result, then tags the children.
+func write(ctx context.Context, o *options, a *access, p *plan, d *destSink, idx v1.ImageIndex, res *Result) error {
+	dest := d.dest
+	o.progress(Event{Kind: EventWriteStart, Destination: dest, Registry: p.dst.Kind == location.Registry})
+	wr, err := d.sink.Write(ctx, idx)
+	if d.updates != nil {
+		d.written = true
+		<-d.done
+	}
 	if err != nil {
 		err = a.mapError(err, registry.OpPush, p.dst)
 		o.progress(Event{Kind: EventWriteDone, Destination: dest, Err: err})
