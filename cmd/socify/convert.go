@@ -58,7 +58,7 @@ EXAMPLES:
 
    # see what would be written, as JSON
    socify convert --dry-run --output json docker://registry.example.com/app:1.0`,
-		Flags: withCommon(append([]cli.Flag{
+		Flags: withCommon(append(append([]cli.Flag{
 			listFlag("platform", []string{"p"}, cat, "convert only this `PLATFORM`, os/arch[/variant] (repeatable or comma-separated; default: every platform of SRC)"),
 			&cli.Int64Flag{
 				Name:     "span-size",
@@ -140,7 +140,7 @@ EXAMPLES:
 				Usage:    "append digest=, source-digest=, reference= and soci-indexes= to the file named by $GITHUB_OUTPUT",
 				EnvVars:  envs("github-output"),
 			},
-		}, registryFlags()...)...),
+		}, prefetchFlags(cat)...), registryFlags()...)...),
 		Action: convertAction,
 	}
 }
@@ -167,6 +167,11 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 		convert.WithBuildToolIdentifier(c.String("build-tool-identifier")),
 		convert.WithJobs(jobs),
 		convert.WithAllowEmpty(c.Bool("allow-empty")),
+	}
+	if o, err := prefetchOption(c); err != nil {
+		return nil, err
+	} else if o != nil {
+		copts = append(copts, o)
 	}
 	for _, p := range listOf(c, "platform") {
 		pl, err := ociindex.ParsePlatform(p)

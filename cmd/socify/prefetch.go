@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/socify/socify/pkg/convert"
+)
+
+// pathList is a repeatable flag whose values are kept whole: file names may
+// hold commas, so unlike listValue it does not split.
+type pathList struct{ items []string }
+
+func (p *pathList) Set(s string) error { p.items = append(p.items, s); return nil }
+func (p *pathList) String() string {
+	if p == nil {
+		return ""
+	}
+	return strings.Join(p.items, " ")
+}
+
+// prefetchFlags are soci's --prefetch-file and --prefetch-files-json.
+func prefetchFlags(category string) []cli.Flag {
+	return []cli.Flag{
+		&cli.GenericFlag{
+			Name:     "prefetch-file",
+			Category: category,
+			Usage:    "add a soci prefetch artifact so that the snapshotter fetches `PATH` (a file in the image) right after mounting its layer (repeatable; experimental in soci)",
+			Value:    &pathList{},
+		},
+		&cli.StringFlag{
+			Name:     "prefetch-files-json",
+			Category: category,
+			Usage:    "read prefetch paths from `FILE`, a JSON array of strings (entries are trimmed, empty ones dropped, as in soci)",
+			EnvVars:  envs("prefetch-files-json"),
+		},
+	}
+}
+
+// prefetchOption gathers both flags into convert.WithPrefetchFiles, or nil
+// when neither is given.
+func prefetchOption(c *cli.Context) (convert.Option, error) {
+	var paths []string
+	if p, ok := c.Generic("prefetch-file").(*pathList); ok {
+		for _, s := range p.items {
+			if strings.TrimSpace(s) == "" {
+				return nil, usageErrorf("--prefetch-file: empty path")
+			}
+			paths = append(paths, s)
+		}
+	}
+	if f := c.String("prefetch-files-json"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageErrorf("--prefetch-files-json: %v", err)
+		}
+		var list []string
+		if err := json.Unmarshal(b, &list); err != nil {
+			return nil, usageErrorf("--prefetch-files-json %s: want a JSON array of strings: %v", f, err)
+		}
+		for _, s := range list {
+			if s = strings.TrimSpace(s); s != "" {
+				paths = append(paths, s)
+			}
+		}
+		if len(list) > 0 && len(paths) == 0 {
+			return nil, usageErrorf("--prefetch-files-json %s: every entry is empty", f)
+		}
+	}
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	return convert.WithPrefetchFiles(paths...), nil
+}
