@@ -64,6 +64,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			ztocCommand(),
 			authCommand(),
 			versionCommand(),
+			backfillCommand(),
 		},
 		// A bare "socify" prints help; an unknown command is a usage error
 		// (urfave/cli would exit 3, which here means "verify failed").

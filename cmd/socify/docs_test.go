@@ -286,7 +286,7 @@ func flagNames(c *cli.Command) map[string]bool {
 var positionalArgs = map[string][2]int{
 	"convert": {1, 2}, "inspect": {1, 1}, "verify": {1, 1},
 	"ztoc build": {1, 1}, "ztoc info": {1, 2}, "ztoc list": {1, 2}, "ztoc get-file": {3, 3},
-	"auth check": {1, 1}, "version": {0, 0},
+	"auth check": {1, 1}, "version": {0, 0}, "backfill": {0, 0},
 }
 
 // checkCommandLine checks the words after "socify" against the command
