@@ -84,6 +84,20 @@ func WriteBytes(path string, mode os.FileMode, b []byte) error {
 	})
 }
 
+// Target says where a replacement of path goes: the file a rename must
+// replace (path, or the end of its symbolic link chain), and replaceable,
+// false when path exists and is not a regular file (a device or FIFO, which
+// WriteOutput writes in place and Write refuses). Callers that write the
+// temporary file themselves (at offsets, in parallel) use it to make the same
+// choice.
+func Target(path string) (target string, replaceable bool, err error) {
+	target, fi, err := resolve(path)
+	if err != nil {
+		return "", false, err
+	}
+	return target, fi == nil || fi.Mode().IsRegular(), nil
+}
+
 // resolve returns the file that a rename must replace (path itself, or what
 // a symbolic link chain ends at) and its file info, nil when nothing exists
 // there yet. The kind is decided through os.Stat, which follows links the

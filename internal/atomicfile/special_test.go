@@ -135,3 +135,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestTarget(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	must(t, os.WriteFile(real, nil, 0o644))
+	must(t, os.Symlink("real", filepath.Join(dir, "link")))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
+	for name, want := range map[string]struct {
+		target string
+		ok     bool
+	}{
+		"real": {real, true}, "link": {real, true}, "new": {filepath.Join(dir, "new"), true},
+		"fifo": {filepath.Join(dir, "fifo"), false}, ".": {dir, false},
+	} {
+		p := filepath.Join(dir, name)
+		target, ok, err := Target(p)
+		if err != nil || ok != want.ok || (ok && target != want.target) {
+			t.Errorf("Target(%s) = %q, %v, %v; want %q, %v", name, target, ok, err, want.target, want.ok)
+		}
+	}
+}

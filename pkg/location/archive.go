@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,20 +160,11 @@ func (s *archiveSink) archiveContent(items []item, res *WriteResult) (layers []*
 // when it exists and is not a regular file (a device or FIFO, written as a
 // stream by atomicfile.WriteOutput).
 func (s *archiveSink) regularTarget() (string, bool, error) {
-	target := s.file
-	fi, err := os.Stat(s.file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return target, true, nil
-	case err != nil:
-		return "", false, err
-	case !fi.Mode().IsRegular():
-		return "", false, nil
+	target, ok, err := atomicfile.Target(s.file)
+	if !ok {
+		target = ""
 	}
-	if t, err := filepath.EvalSymlinks(s.file); err == nil {
-		target = t
-	}
-	return target, true, nil
+	return target, ok, err
 }
 
 // prepare lays out the layers of the source image and opens the temporary
