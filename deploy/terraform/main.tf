@@ -11,10 +11,11 @@ data "aws_caller_identity" "current" {}
 locals {
   # Lambda's maximum: the function streams layers and needs no disk, so time is the only cap.
   function_timeout = 900
+  cache            = var.cache_repository != "off"
   repository_arn   = "arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:repository"
   ecr_resources = concat(
     [for p in var.repository_patterns : "${local.repository_arn}/${p}"],
-    var.cache_repository == "" ? [] : ["${local.repository_arn}/${var.cache_repository}"],
+    local.cache ? ["${local.repository_arn}/${var.cache_repository}"] : [],
   )
 }
 
@@ -70,6 +71,45 @@ resource "aws_sqs_queue_policy" "events" {
       Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.push.arn } }
     }]
   })
+}
+
+resource "aws_ecr_repository" "cache" {
+  count = local.cache ? 1 : 0
+  name  = var.cache_repository
+  # Cache entries are derived data: destroying the module may delete them.
+  force_delete = true
+}
+
+resource "aws_ecr_lifecycle_policy" "cache" {
+  count      = local.cache ? 1 : 0
+  repository = var.cache_repository
+  # An expired entry costs one re-index of its layer; images keep the zTOCs mounted into them.
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "zTOC cache entries expire 90 days after they were written"
+      selection    = { tagStatus = "any", countType = "sinceImagePushed", countUnit = "days", countNumber = 90 }
+      action       = { type = "expire" }
+    }]
+  })
+  depends_on = [aws_ecr_repository.cache]
+}
+
+resource "aws_ecr_repository_policy" "cache" {
+  count      = local.cache ? 1 : 0
+  repository = var.cache_repository
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      # Whoever can push here decides the zTOCs of every image converted with the cache.
+      Sid       = "OnlyTheFunctionWritesZtocs"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"]
+      Condition = { StringNotEquals = { "aws:PrincipalArn" = aws_iam_role.function.arn } }
+    }]
+  })
+  depends_on = [aws_ecr_repository.cache]
 }
 
 resource "aws_cloudwatch_log_group" "function" {
@@ -145,9 +185,13 @@ resource "aws_lambda_function" "socify" {
   role             = aws_iam_role.function.arn
   environment {
     variables = {
-      SOCIFY_REPOSITORIES     = join(",", var.repository_patterns)
-      SOCIFY_TAG_TEMPLATE     = var.tag_template
-      SOCIFY_CACHE_REPOSITORY = var.cache_repository
+      # The rule and the role already confine the function to repository_patterns, whose * also
+      # spans "/" (EventBridge and IAM wildcards); pkg/fleet's ** is that wildcard.
+      SOCIFY_REPOSITORIES         = "**"
+      SOCIFY_EXCLUDE_REPOSITORIES = var.exclude_repository_patterns
+      SOCIFY_TAGS                 = var.tag_patterns
+      SOCIFY_TAG_TEMPLATE         = var.tag_template
+      SOCIFY_CACHE_REPOSITORY     = var.cache_repository
     }
   }
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]

@@ -12,7 +12,7 @@ variable "name" {
 }
 
 variable "repository_patterns" {
-  description = "Up to five ECR repository name patterns (* matches any run of characters, / included). They filter the EventBridge rule, scope the IAM policy and reach the function as SOCIFY_REPOSITORIES."
+  description = "Up to five ECR repository name patterns (* matches any run of characters, / included). They filter the EventBridge rule and scope the IAM policy."
   type        = list(string)
   default     = ["*"]
   validation {
@@ -28,13 +28,25 @@ variable "tag_template" {
   default     = "{tag}-soci"
 }
 
-variable "cache_repository" {
-  description = "Existing ECR repository that keeps the zTOC cache shared by all conversions; empty turns the shared cache off."
+variable "tag_patterns" {
+  description = "Tag patterns the function converts (SOCIFY_TAGS, pkg/fleet's syntax: * within a path segment, ** across)."
+  type        = string
+  default     = "**"
+}
+
+variable "exclude_repository_patterns" {
+  description = "Repository patterns the function never converts (SOCIFY_EXCLUDE_REPOSITORIES, pkg/fleet's syntax)."
   type        = string
   default     = ""
+}
+
+variable "cache_repository" {
+  description = "ECR repository the module creates for the zTOC cache shared by all conversions (only the function may push to it); \"off\" turns the shared cache off."
+  type        = string
+  default     = "socify-ztoc-cache"
   validation {
-    condition     = can(regex("^[a-z0-9._/-]*$", var.cache_repository))
-    error_message = "cache_repository: an ECR repository name."
+    condition     = can(regex("^[a-z0-9._/-]+$", var.cache_repository))
+    error_message = "cache_repository: an ECR repository name, or off."
   }
 }
 

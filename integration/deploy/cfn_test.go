@@ -1,9 +1,11 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +30,7 @@ type cfnEval struct {
 	params   map[string]any
 	unknown  []string
 	resolved map[string]bool // parameters referenced
+	conds    map[string]bool
 }
 
 func loadCFN(path string, params map[string]any) (*cloudformation.Template, *cfnEval, error) {
@@ -40,21 +43,53 @@ func loadCFN(path string, params map[string]any) (*cloudformation.Template, *cfn
 
 func parseCFN(src []byte, params map[string]any) (*cloudformation.Template, *cfnEval, error) {
 	e := &cfnEval{src: src, params: params, resolved: map[string]bool{}}
-	tmpl, err := goformation.ParseYAMLWithOptions(src, &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
-			"Ref": e.ref, "Fn::GetAtt": e.getAtt, "Fn::Sub": e.sub, "Fn::Split": e.split,
-		},
-		ParameterOverrides: params,
-		EvaluateConditions: true,
-	})
+	handlers := map[string]intrinsics.IntrinsicHandler{
+		"Ref": e.ref, "Fn::GetAtt": e.getAtt, "Fn::Sub": e.sub, "Fn::Split": e.split,
+	}
+	// goformation's EvaluateConditions replaces a resource that has a Condition key by the
+	// condition's value, so conditions are evaluated in a first pass and Fn::If reads them.
+	pre, err := intrinsics.ProcessYAML(src, &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: handlers, ParameterOverrides: params})
+	if err != nil {
+		return nil, nil, fmt.Errorf("goformation: %w", err)
+	}
+	var doc struct{ Conditions map[string]any }
+	if err := json.Unmarshal(pre, &doc); err != nil {
+		return nil, nil, err
+	}
+	e.conds = map[string]bool{}
+	for name, v := range doc.Conditions {
+		b, ok := v.(bool)
+		if !ok {
+			e.unknown = append(e.unknown, "condition "+name+" is not true or false")
+		}
+		e.conds[name] = b
+	}
+	handlers["Fn::If"] = e.fnIf
+	tmpl, err := goformation.ParseYAMLWithOptions(src, &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: handlers, ParameterOverrides: params})
 	if err != nil {
 		return nil, nil, fmt.Errorf("goformation: %w", err)
 	}
 	if len(e.unknown) > 0 {
 		sort.Strings(e.unknown)
-		return nil, nil, fmt.Errorf("template references undeclared names: %v", e.unknown)
+		return nil, nil, fmt.Errorf("template references undeclared names: %v", slices.Compact(e.unknown))
 	}
 	return tmpl, e, nil
+}
+
+func (e *cfnEval) fnIf(_ string, input any, _ any) any {
+	if v, ok := input.([]any); ok && len(v) == 3 {
+		name, _ := v[0].(string)
+		if b, ok := e.conds[name]; ok {
+			if b {
+				return v[1]
+			}
+			return v[2]
+		}
+		e.unknown = append(e.unknown, "condition "+name)
+		return nil
+	}
+	e.unknown = append(e.unknown, fmt.Sprintf("malformed Fn::If %v", input))
+	return nil
 }
 
 func section(template any, name string) map[string]any {

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/socify/socify/pkg/fleet"
 )
 
 const deployDir = "../../deploy"
@@ -20,7 +22,8 @@ const deployDir = "../../deploy"
 // Lambda's advice of maxReceiveCount >= 5, one image per invocation.
 var defaults = settings{
 	"FunctionName": "socify", "RepositoryPatterns": []string{"*"}, "TagTemplate": "{tag}-soci",
-	"CacheRepository": "", "MaximumConcurrency": 10, "MemorySize": 1024, "Architecture": "arm64",
+	"TagPatterns": "**", "ExcludeRepositoryPatterns": "",
+	"CacheRepository": "socify-ztoc-cache", "MaximumConcurrency": 10, "MemorySize": 1024, "Architecture": "arm64",
 	"MaxReceiveCount": 5, "BatchSize": 1, "LogRetentionDays": 30,
 }
 
@@ -33,6 +36,7 @@ var scenarios = map[string]settings{
 		"MemorySize": 2048, "Architecture": "x86_64", "MaxReceiveCount": 7, "BatchSize": 3, "LogRetentionDays": 7,
 	},
 	"five patterns": {"RepositoryPatterns": []string{"a", "b/*", "c", "d", "e/*"}},
+	"cache off":     {"CacheRepository": "off", "TagPatterns": "v*,release-*", "ExcludeRepositoryPatterns": "scratch/**"},
 }
 
 // probes are values at and beyond each limit; both sides must accept or refuse each alike.
@@ -50,7 +54,8 @@ var probes = []struct {
 	{"RepositoryPatterns", []string{"a", "b", "c", "d", "e"}, true},
 	{"RepositoryPatterns", []string{"a", "b", "c", "d", "e", "f"}, false},
 	{"RepositoryPatterns", []string{"Team"}, false}, {"RepositoryPatterns", []string{"a b"}, false}, {"RepositoryPatterns", []string{"a?"}, false},
-	{"CacheRepository", "", true}, {"CacheRepository", "socify-cache", true}, {"CacheRepository", "Cache", false},
+	{"CacheRepository", "off", true}, {"CacheRepository", "socify-cache", true}, {"CacheRepository", "Cache", false},
+	{"CacheRepository", "", false},
 	{"FunctionName", "socify", true}, {"FunctionName", "", false}, {"FunctionName", strings.Repeat("a", 51), false},
 	{"LogRetentionDays", 30, true}, {"LogRetentionDays", 31, false},
 }
@@ -61,7 +66,7 @@ func requiredActions(s settings) map[string][]string {
 	for _, p := range s["RepositoryPatterns"].([]string) {
 		repos = append(repos, repoARN(p))
 	}
-	if c := s["CacheRepository"].(string); c != "" {
+	if c := s["CacheRepository"].(string); c != "off" {
 		repos = append(repos, repoARN(c))
 	}
 	sort.Strings(repos)
@@ -126,10 +131,47 @@ func checkModel(m stackModel, s settings) []string {
 	expect("function.memory", at("function.memory"), s["MemorySize"])
 	expect("function.timeout", at("function.timeout"), 900)
 	expect("function.role", at("function.role"), "<<role.arn>>")
-	expect("function.env", at("function.env"), map[string]string{
-		"SOCIFY_REPOSITORIES": strings.Join(patterns, ","), "SOCIFY_TAG_TEMPLATE": s["TagTemplate"].(string),
-		"SOCIFY_CACHE_REPOSITORY": s["CacheRepository"].(string),
-	})
+	// The variable names are pkg/fleet's own constants, so a rename there fails here.
+	env := map[string]string{
+		fleet.EnvRepositories: "**", fleet.EnvExcludeRepositories: s["ExcludeRepositoryPatterns"].(string),
+		fleet.EnvTags: s["TagPatterns"].(string), fleet.EnvTagTemplate: s["TagTemplate"].(string),
+		fleet.EnvCacheRepository: s["CacheRepository"].(string),
+	}
+	expect("function.env", at("function.env"), env)
+	// The function accepts that environment at cold start, and reads what the stack meant.
+	fnEnv, _ := at("function.env").(map[string]any)
+	cfg, err := fleet.FromEnv(func(k string) string { v, _ := fnEnv[k].(string); return v })
+	if err != nil {
+		errs = append(errs, fmt.Sprintf("function.env: the function would not start: %v", err))
+	} else {
+		wantCache := s["CacheRepository"].(string)
+		if wantCache == "off" {
+			wantCache = ""
+		}
+		expect("function cache repository", cfg.CacheRepository, wantCache)
+		expect("function tag template", cfg.TagTemplate, s["TagTemplate"])
+		for _, repo := range []string{"app", "team-a/app", "team-a/x/y"} {
+			if !cfg.Repositories.Match(repo) {
+				errs = append(errs, fmt.Sprintf("function.env: the function would skip repository %s, which the rule sends", repo))
+			}
+		}
+	}
+	if c := s["CacheRepository"].(string); c == "off" {
+		expect("cache", at("cache"), nil)
+	} else {
+		expect("cache.name", at("cache.name"), c)
+		expect("cache.emptyOnDelete", at("cache.emptyOnDelete"), true)
+		expect("cache.lifecycle", at("cache.lifecycle"), map[string]any{"rules": []any{map[string]any{
+			"rulePriority": 1, "description": "zTOC cache entries expire 90 days after they were written",
+			"selection": map[string]any{"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 90},
+			"action":    map[string]any{"type": "expire"},
+		}}})
+		expect("cache.policy.Statement", at("cache.policy.Statement"), []any{map[string]any{
+			"Sid": "OnlyTheFunctionWritesZtocs", "Effect": "Deny", "Principal": "*",
+			"Action":    []string{"ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"},
+			"Condition": map[string]any{"StringNotEquals": map[string]any{"aws:PrincipalArn": "<<role.arn>>"}},
+		}})
+	}
 	// Lambda's SQS documentation: visibility timeout at least six times the function timeout.
 	if vt, to := num(at("queue.visibilityTimeout")), num(at("function.timeout")); vt < 6*to {
 		errs = append(errs, fmt.Sprintf("queue.visibilityTimeout %v is less than 6 x the function timeout %v", vt, to))
@@ -180,7 +222,7 @@ func checkModel(m stackModel, s settings) []string {
 	expect("role.policy actions", got, requiredActions(s))
 
 	// The event pattern selects exactly successful pushes to matching repositories.
-	for _, repo := range []string{"team-a/app", "base/alpine", "app", "other", "a", "e/x", "x/app", "socify-cache"} {
+	for _, repo := range []string{"team-a/app", "base/alpine", "app", "other", "a", "e/x", "x/app", "socify-cache", "team-a/x/y"} {
 		want := false
 		for _, p := range patterns {
 			want = want || glob(p, repo)
@@ -348,7 +390,7 @@ func TestDriftIsCaught(t *testing.T) {
 		{"terraform maxReceiveCount fixed", "main.tf", "maxReceiveCount     = var.max_receive_count", "maxReceiveCount     = 5", "custom: drift: queue.redrive.maxReceiveCount"},
 		{"cloudformation visibility timeout", "template.yaml", "VisibilityTimeout: 5400", "VisibilityTimeout: 900", "less than 6 x the function timeout"},
 		{"terraform drops an IAM action", "main.tf", "\"ecr:DescribeImages\",\n", "", "drift: role.policy.Statement[1].Action"},
-		{"cloudformation adds an IAM action", "template.yaml", "- ecr:PutImage\n", "- ecr:PutImage\n                  - ecr:DeleteRepository\n", "cloudformation: role.policy actions"},
+		{"cloudformation adds an IAM action", "template.yaml", "- ecr:PutImage\n                  - ecr:DescribeImages\n", "- ecr:PutImage\n                  - ecr:DeleteRepository\n                  - ecr:DescribeImages\n", "cloudformation: role.policy actions"},
 		{"cloudformation IAM wildcard", "template.yaml", "- ecr:DescribeImages\n", "- ecr:*\n", "cloudformation: role.policy actions"},
 		{"terraform IAM on every repository", "main.tf", "[for p in var.repository_patterns : \"${local.repository_arn}/${p}\"]", "[\"${local.repository_arn}/*\"]", "custom: drift: role.policy.Statement[1].Resource"},
 		{"cloudformation cache repository not scoped", "template.yaml", "repository/${CacheRepository}", "repository/*", "custom: cloudformation: role.policy actions"},
@@ -369,6 +411,11 @@ func TestDriftIsCaught(t *testing.T) {
 		{"cloudformation queue policy without source condition", "template.yaml", "ArnEquals: {aws:SourceArn: !GetAtt PushRule.Arn}", "ArnEquals: {aws:SourceArn: \"*\"}", "drift: queuePolicy.policy.Statement[0].Condition"},
 		{"cloudformation unknown reference", "template.yaml", "!GetAtt DeadLetterQueue.Arn", "!GetAtt DeadLetterQ.Arn", "undeclared names: [DeadLetterQ.Arn]"},
 		{"terraform undeclared data attribute", "main.tf", "data.aws_region.current.region", "data.aws_region.current.name", "terraform"},
+		{"terraform cache policy allows", "main.tf", "Effect    = \"Deny\"", "Effect    = \"Allow\"", "drift: cache.policy.Statement[0].Effect"},
+		{"cloudformation cache kept longer", "template.yaml", "\"countNumber\":90", "\"countNumber\":365", "drift: cache.lifecycle"},
+		{"terraform cache created when off", "main.tf", "count = local.cache ? 1 : 0\n  name", "count = 1\n  name", "cache off: terraform"},
+		{"cloudformation cache default off", "template.yaml", "Default: socify-ztoc-cache", "Default: \"off\"", "cloudformation: CacheRepository defaults to \"off\""},
+		{"terraform filters repositories with one-segment *", "main.tf", "SOCIFY_REPOSITORIES         = \"**\"", "SOCIFY_REPOSITORIES         = \"*\"", "the function would skip repository team-a/app"},
 		{"terraform log retention", "variables.tf", "default     = 30", "default     = 14", "terraform: log_retention_days defaults to 14"},
 	} {
 		t.Run(m.name, func(t *testing.T) {

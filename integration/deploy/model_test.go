@@ -23,6 +23,8 @@ var params = []struct{ cfn, tf string }{
 	{"FunctionName", "name"},
 	{"RepositoryPatterns", "repository_patterns"},
 	{"TagTemplate", "tag_template"},
+	{"TagPatterns", "tag_patterns"},
+	{"ExcludeRepositoryPatterns", "exclude_repository_patterns"},
 	{"CacheRepository", "cache_repository"},
 	{"MaximumConcurrency", "maximum_concurrency"},
 	{"MemorySize", "memory_size"},
@@ -179,8 +181,21 @@ func cfnModel(t *cloudformation.Template) (stackModel, error) {
 	lg := resource(t.GetLogsLogGroupWithName, "LogGroup", &errs)
 	role := resource(t.GetIAMRoleWithName, "Role", &errs)
 	esm := resource(t.GetLambdaEventSourceMappingWithName, "EventSourceMapping", &errs)
+	cacheRepo := resource(t.GetECRRepositoryWithName, "ZtocCache", &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	// A resource whose condition is false is not created.
+	var cache any
+	if on, _ := t.Conditions[cacheRepo.AWSCloudFormationCondition].(bool); cacheRepo != nil && (cacheRepo.AWSCloudFormationCondition == "" || on) {
+		var lifecycle any
+		if cacheRepo.LifecyclePolicy != nil && cacheRepo.LifecyclePolicy.LifecyclePolicyText != nil {
+			lifecycle = jsonDoc(*cacheRepo.LifecyclePolicy.LifecyclePolicyText)
+		}
+		cache = map[string]any{
+			"name": cacheRepo.RepositoryName, "emptyOnDelete": cacheRepo.EmptyOnDelete,
+			"lifecycle": lifecycle, "policy": normPolicy(cacheRepo.RepositoryPolicyText),
+		}
 	}
 	if len(role.Policies) != 1 {
 		return nil, fmt.Errorf("Role: %d inline policies, want 1", len(role.Policies))
@@ -221,6 +236,7 @@ func cfnModel(t *cloudformation.Template) (stackModel, error) {
 			"source": esm.EventSourceArn, "function": esm.FunctionName, "batchSize": esm.BatchSize,
 			"responseTypes": esm.FunctionResponseTypes, "maxConcurrency": maxConc,
 		},
+		"cache": cache,
 	}
 	return normalise(m).(map[string]any), nil
 }
@@ -273,7 +289,21 @@ func tfModel(res map[string]map[string]any) (stackModel, error) {
 	if p := get["aws_iam_role_policy.function"]; p["role"] != "<<aws_iam_role.function.id>>" {
 		return nil, fmt.Errorf("aws_iam_role_policy.function is attached to %v, not the function's role", p["role"])
 	}
+	var cache any
+	if repo, ok := res["aws_ecr_repository.cache"]; ok {
+		lc, pol := res["aws_ecr_lifecycle_policy.cache"], res["aws_ecr_repository_policy.cache"]
+		if lc == nil || pol == nil || lc["repository"] != repo["name"] || pol["repository"] != repo["name"] {
+			return nil, fmt.Errorf("the cache repository's lifecycle policy and repository policy must both name it")
+		}
+		cache = map[string]any{
+			"name": repo["name"], "emptyOnDelete": repo["force_delete"],
+			"lifecycle": jsonDoc(lc["policy"]), "policy": normPolicy(pol["policy"]),
+		}
+	} else if res["aws_ecr_lifecycle_policy.cache"] != nil || res["aws_ecr_repository_policy.cache"] != nil {
+		return nil, fmt.Errorf("cache policies without the cache repository")
+	}
 	m := stackModel{
+		"cache": cache,
 		"function": map[string]any{
 			"name": fn["function_name"], "runtime": fn["runtime"], "handler": fn["handler"],
 			"architectures": fn["architectures"], "memory": fn["memory_size"], "timeout": fn["timeout"],

@@ -272,6 +272,18 @@ func (m *tfModule) eval(given map[string]cty.Value) (map[string]map[string]any, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", addr, err)
 		}
+		// count = 0 plans no resource; the module counts to 1 at most (it never indexes
+		// count.index), so one instance stands for the resource.
+		if c, ok := v["count"]; ok {
+			switch c {
+			case 0.0:
+				continue
+			case 1.0:
+				delete(v, "count")
+			default:
+				return nil, fmt.Errorf("%s: count %v; only 0 and 1 are modelled", addr, c)
+			}
+		}
 		out[addr] = v
 	}
 	return out, nil
