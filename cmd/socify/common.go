@@ -6,21 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
 )
-
-// envName is the environment variable that sets the flag name: --span-size
-// is SOCIFY_SPAN_SIZE. Every flag has one, so CI systems can configure socify
-// without editing command lines.
-func envName(flag string) string {
-	return "SOCIFY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-func envs(flag string) []string { return []string{envName(flag)} }
 
 const (
 	formatText = "text"
@@ -32,28 +22,10 @@ const (
 // version --output json` mean the same.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{
-			Name:    "output",
-			Usage:   "`FORMAT` of the report on stdout: text or json (logs and progress go to stderr)",
-			EnvVars: envs("output"),
-		},
-		&cli.BoolFlag{
-			Name:    "quiet",
-			Aliases: []string{"q"},
-			Usage:   "print only errors and the result (for convert: the digest, or the pushed reference); no progress unless --progress asks for it",
-			EnvVars: envs("quiet"),
-		},
-		&cli.BoolFlag{
-			Name:    "debug",
-			Usage:   "log debug details to stderr",
-			EnvVars: envs("debug"),
-		},
-		&cli.StringFlag{
-			Name:    "progress",
-			Value:   "auto",
-			Usage:   "progress display: auto (bars on a terminal, timestamped lines otherwise), bar, plain or none",
-			EnvVars: envs("progress"),
-		},
+		stringFlag("output", "", "", "`FORMAT` of the report on stdout: text or json (logs and progress go to stderr)"),
+		boolFlag("quiet", "", "print only errors and the result; no progress unless --progress asks for it", "q"),
+		boolFlag("debug", "", "log debug details to stderr"),
+		stringFlag("progress", "", "auto", "progress display: auto (bars on a terminal, timestamped lines otherwise), bar, plain or none"),
 	}
 }
 
@@ -187,43 +159,3 @@ func (s *session) emit(v any, text func(*textWriter)) error {
 	return nil
 }
 
-// listValue is a repeatable flag whose values may also be comma-separated
-// ("-p linux/amd64 -p linux/arm64" or "-p linux/amd64,linux/arm64", and
-// SOCIFY_PLATFORM=linux/amd64,linux/arm64 from the environment). Unlike
-// cli.StringSliceFlag it shows as one short entry in --help.
-type listValue struct{ items []string }
-
-func (l *listValue) Set(s string) error {
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			l.items = append(l.items, v)
-		}
-	}
-	return nil
-}
-
-func (l *listValue) String() string {
-	if l == nil {
-		return ""
-	}
-	return strings.Join(l.items, ",")
-}
-
-func listFlag(name string, aliases []string, category, usage string) *cli.GenericFlag {
-	return &cli.GenericFlag{
-		Name:     name,
-		Aliases:  aliases,
-		Category: category,
-		Usage:    usage,
-		Value:    &listValue{},
-		EnvVars:  envs(name),
-	}
-}
-
-// listOf returns the values of a listFlag.
-func listOf(c *cli.Context, name string) []string {
-	if l, ok := c.Generic(name).(*listValue); ok {
-		return l.items
-	}
-	return nil
-}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -60,86 +59,20 @@ EXAMPLES:
    socify convert --dry-run --output json docker://registry.example.com/app:1.0`,
 		Flags: withCommon(append(append([]cli.Flag{
 			listFlag("platform", []string{"p"}, cat, "convert only this `PLATFORM`, os/arch[/variant] (repeatable or comma-separated; default: every platform of SRC)"),
-			&cli.Int64Flag{
-				Name:     "span-size",
-				Category: cat,
-				Value:    convert.DefaultSpanSize,
-				Usage:    "uncompressed bytes between zTOC checkpoints",
-				EnvVars:  envs("span-size"),
-			},
-			&cli.Int64Flag{
-				Name:     "min-layer-size",
-				Category: cat,
-				Value:    convert.DefaultMinLayerSize,
-				Usage:    "layers smaller than this many compressed bytes get no zTOC",
-				EnvVars:  envs("min-layer-size"),
-			},
-			&cli.StringFlag{
-				Name:     "build-tool-identifier",
-				Category: cat,
-				Value:    defaultBuildToolIdentifier(),
-				Usage:    "identifier written into zTOCs and SOCI indexes ('AWS SOCI CLI v0.2' gives soci's exact bytes)",
-				EnvVars:  envs("build-tool-identifier"),
-			},
+			sizeFlag("span-size", cat, convert.DefaultSpanSize, "uncompressed bytes between zTOC checkpoints, 1 to 1GiB"),
+			sizeFlag("min-layer-size", cat, convert.DefaultMinLayerSize, "layers smaller than this many compressed bytes get no zTOC"),
+			stringFlag("build-tool-identifier", cat, defaultBuildToolIdentifier(), "identifier written into zTOCs and SOCI indexes ('AWS SOCI CLI v0.2' gives soci's exact bytes)"),
 			listFlag("optimizations", nil, cat, "soci optimizations; the only one is xattr (mark layers without extended attributes)"),
-			&cli.IntFlag{
-				Name:        "jobs",
-				Aliases:     []string{"j"},
-				Category:    cat,
-				Usage:       "layers indexed at the same time",
-				DefaultText: "number of CPUs",
-				EnvVars:     envs("jobs"),
-			},
-			&cli.StringFlag{
-				Name:        "cache-dir",
-				Category:    cat,
-				Usage:       "keep zTOCs in `DIR` so that layers converted before are not read again",
-				DefaultText: "<user cache dir>/socify/ztoc",
-				EnvVars:     envs("cache-dir"),
-			},
-			&cli.BoolFlag{
-				Name:     "no-cache",
-				Category: cat,
-				Usage:    "do not read or write the zTOC cache",
-				EnvVars:  envs("no-cache"),
-			},
-			&cli.BoolFlag{
-				Name:     "allow-empty",
-				Category: cat,
-				Usage:    "when no layer qualifies, write the image unchanged (re-encoded) instead of failing with exit code 4",
-				EnvVars:  envs("allow-empty"),
-			},
-			&cli.BoolFlag{
-				Name:     "in-place",
-				Category: cat,
-				Usage:    "add the result to the oci: source layout itself, writing only the new blobs",
-				EnvVars:  envs("in-place"),
-			},
-			&cli.BoolFlag{
-				Name:     "dry-run",
-				Category: cat,
-				Usage:    "read and index the image, report what would be written, write nothing",
-				EnvVars:  envs("dry-run"),
-			},
-			&cli.StringFlag{
-				Name:     "tag-template",
-				Category: "Registry destination:",
-				Usage:    "tag for a registry DST given without a tag; {tag}, {digest} (sha256-<hex>) are replaced",
-				Value:    registry.DefaultTagTemplate,
-				EnvVars:  envs("tag-template"),
-			},
-			&cli.BoolFlag{
-				Name:     "tag-children",
-				Category: "Registry destination:",
-				Usage:    "also tag each converted per-platform manifest {tag}-{os}-{arch}[-{variant}] (ECR lifecycle rules and scanning act on tagged manifests)",
-				EnvVars:  envs("tag-children"),
-			},
-			&cli.BoolFlag{
-				Name:     "github-output",
-				Category: "CI:",
-				Usage:    "append digest=, source-digest=, reference= and soci-indexes= to the file named by $GITHUB_OUTPUT",
-				EnvVars:  envs("github-output"),
-			},
+			jobsFlag(cat, "layers indexed at the same time"),
+			&cli.StringFlag{Name: "cache-dir", Category: cat, Usage: "keep zTOCs in `DIR` so that layers converted before are not read again",
+				DefaultText: "<user cache dir>/socify/ztoc", EnvVars: envs("cache-dir")},
+			boolFlag("no-cache", cat, "do not read or write the zTOC cache"),
+			boolFlag("allow-empty", cat, "when no layer qualifies, write the image unchanged (re-encoded) instead of failing with exit code 4"),
+			boolFlag("in-place", cat, "add the result to the oci: source layout itself, writing only the new blobs"),
+			boolFlag("dry-run", cat, "read and index the image, report what would be written, write nothing"),
+			stringFlag("tag-template", "Registry destination:", registry.DefaultTagTemplate, "tag for a registry DST given without a tag; {tag} (the source tag, or an archive's or layout's ref name) and {digest} (sha256-<hex>) are replaced"),
+			boolFlag("tag-children", "Registry destination:", "also tag each converted per-platform manifest {tag}-{os}-{arch}[-{variant}] (ECR lifecycle rules and scanning act on tagged manifests)"),
+			boolFlag("github-output", "CI:", "append digest=, source-digest=, reference=, soci-indexes= and changed= to the file named by $GITHUB_OUTPUT"),
 		}, prefetchFlags(cat)...), registryFlags()...)...),
 		Action: convertAction,
 	}
@@ -147,25 +80,11 @@ EXAMPLES:
 
 // convertOptions maps the flags to library options, one to one.
 func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
-	span, minSize := c.Int64("span-size"), c.Int64("min-layer-size")
-	if span < 0 {
-		return nil, usageErrorf("--span-size must not be negative, got %d", span)
-	}
-	if minSize < 0 {
-		return nil, usageErrorf("--min-layer-size must not be negative, got %d", minSize)
-	}
-	jobs := c.Int("jobs")
-	if jobs < 0 {
-		return nil, usageErrorf("--jobs must not be negative, got %d", jobs)
-	}
-	if jobs == 0 {
-		jobs = runtime.NumCPU()
-	}
 	copts := []convert.Option{
-		convert.WithSpanSize(span),
-		convert.WithMinLayerSize(minSize),
+		convert.WithSpanSize(sizeOf(c, "span-size")),
+		convert.WithMinLayerSize(sizeOf(c, "min-layer-size")),
 		convert.WithBuildToolIdentifier(c.String("build-tool-identifier")),
-		convert.WithJobs(jobs),
+		convert.WithJobs(c.Int("jobs")),
 		convert.WithAllowEmpty(c.Bool("allow-empty")),
 	}
 	if o, err := prefetchOption(c); err != nil {
@@ -262,7 +181,7 @@ func convertAction(c *cli.Context) error {
 	}
 	out, err := socify.Convert(c.Context, c.Args().Get(0), c.Args().Get(1), opts...)
 	if errors.Is(err, convert.ErrEmptyIndex) {
-		return fmt.Errorf("%w\nhint: lower --min-layer-size (now %d), or pass --allow-empty to write the image without SOCI index", err, c.Int64("min-layer-size"))
+		return fmt.Errorf("%w\nhint: lower --min-layer-size (now %d), or pass --allow-empty to write the image without SOCI index", err, sizeOf(c, "min-layer-size"))
 	}
 	if err != nil {
 		return err

@@ -461,3 +461,35 @@ func TestConvertAlreadySoci(t *testing.T) {
 		t.Fatalf("JSON report (%v): %s", err, res)
 	}
 }
+
+// TestConvertSizes: sizes take binary units, and values that cannot work are
+// usage errors naming the flag and the accepted format (issue 11 item 7).
+func TestConvertSizes(t *testing.T) {
+	r := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
+	in := "oci-archive:" + r.input()
+	for _, tc := range []struct {
+		span, min string
+		code      int
+		want      string
+	}{
+		{"64KiB", "0", 0, r.Top.Digest},
+		{"64k", "0B", 0, r.Top.Digest},
+		{"65536", "0", 0, r.Top.Digest},
+		{"0", "0", exitUsage, "--span-size: span size 0 is not between 1 and"},
+		{"2GiB", "0", exitUsage, "--span-size: span size 2147483648 is not between 1 and"},
+		{"4 megs", "0", exitUsage, "binary unit"},
+		{"1.5M", "0", exitUsage, "flag -span-size: \"1.5M\" is not a size"},
+		{"64KiB", "-1k", exitUsage, "--min-layer-size: minimum layer size -1024 is negative"},
+	} {
+		t.Run(tc.span+"/"+tc.min, func(t *testing.T) {
+			res := runCLI(t, "convert", "-q", "--dry-run", "--build-tool-identifier", "AWS SOCI CLI v0.2", "--span-size", tc.span, "--min-layer-size", tc.min, in)
+			out := res.stdout
+			if tc.code != 0 {
+				out = res.stderr
+			}
+			if res.code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("want exit %d with %q: %s", tc.code, tc.want, res)
+			}
+		})
+	}
+}

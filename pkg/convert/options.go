@@ -176,3 +176,10 @@ func WithImageName(name string) Option {
 func WithDisableXattrs(b bool) Option {
 	return func(o *options) error { o.disableXattrs = b; return nil }
 }
+
+// CheckOptions validates opts without converting anything, for callers that
+// want a bad value to fail before they open the source.
+func CheckOptions(opts ...Option) error {
+	_, err := makeOptions(opts)
+	return err
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
@@ -68,10 +70,45 @@ func makeOptions(opts []Option) (*options, error) {
 type ArgError struct {
 	Arg string
 	Err error
+	msg string // Err's message without the option's own name, when set
 }
 
-func (e *ArgError) Error() string { return e.Arg + ": " + e.Err.Error() }
+func (e *ArgError) Error() string {
+	if e.msg != "" {
+		return e.Arg + ": " + e.msg
+	}
+	return e.Arg + ": " + e.Err.Error()
+}
 func (e *ArgError) Unwrap() error { return e.Err }
+
+// optionError names the option a convert option error is about
+// ("invalid option: WithSpanSize: ..." is about span-size).
+func optionError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), convert.ErrInvalidOption.Error()+": ")
+	name, rest, ok := strings.Cut(msg, ": ")
+	if !ok || !strings.HasPrefix(name, "With") {
+		return &ArgError{Arg: "option", Err: err}
+	}
+	return &ArgError{Arg: optionName(name), Err: err, msg: rest}
+}
+
+// optionName turns WithMinLayerSize into min-layer-size, the CLI's flag.
+func optionName(name string) string {
+	if name == "WithPlatforms" {
+		return "platform"
+	}
+	var b strings.Builder
+	for i, r := range strings.TrimPrefix(name, "With") {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 func argErrorf(arg, format string, args ...any) error {
 	return &ArgError{Arg: arg, Err: fmt.Errorf(format, args...)}

@@ -42,6 +42,9 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	if err := convert.CheckOptions(o.convert...); err != nil {
+		return nil, optionError(err)
+	}
 	a, err := newAccess(o, p.src, p.dst)
 	if err != nil {
 		return nil, err
