@@ -158,4 +158,3 @@ func (s *session) emit(v any, text func(*textWriter)) error {
 	}
 	return nil
 }
-

@@ -493,3 +493,33 @@ func TestConvertSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyPlatformsAndQuiet: a platform the image lacks is a usage error
+// listing the image's platforms; --quiet prints the verdict alone (issue 11
+// item 4).
+func TestVerifyPlatformsAndQuiet(t *testing.T) {
+	r := findRecord(t, "a-img2-2platform", "allplatforms-span64k")
+	out := filepath.Join(t.TempDir(), "out.tar")
+	if res := runCLI(t, append(append([]string{"convert"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...); res.code != 0 {
+		t.Fatal(res)
+	}
+	for _, cmd := range []string{"verify", "inspect"} {
+		res := runCLI(t, cmd, "-p", "linux/s390x", "oci-archive:"+out)
+		if res.code != exitUsage || !strings.Contains(res.stderr, "linux/s390x is not in the image, which has linux/amd64, linux/arm64") ||
+			strings.Count(res.stderr, "s390x") != 1 || res.stdout != "" {
+			t.Errorf("%s -p linux/s390x: %s", cmd, res)
+		}
+	}
+	res := runCLI(t, "verify", "-q", "oci-archive:"+out)
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "OK: the image will be lazily loaded (") || strings.Count(res.stdout, "\n") != 1 || res.stderr != "" {
+		t.Errorf("verify -q: %s", res)
+	}
+	res = runCLI(t, "verify", "-q", "oci-archive:"+r.input())
+	if res.code != exitVerify || !strings.HasPrefix(res.stdout, "FAIL: ") || strings.Contains(res.stdout, "warning [") || strings.Contains(res.stdout, "platform linux") {
+		t.Errorf("verify -q of an unconverted image: %s", res)
+	}
+	res = runCLI(t, "inspect", "-q", "oci-archive:"+out)
+	if res.code != 0 || res.stdout != "linux/amd64 lazily loaded\nlinux/arm64 lazily loaded\n" {
+		t.Errorf("inspect -q: %s", res)
+	}
+}

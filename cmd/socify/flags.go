@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -40,7 +41,9 @@ type listValue struct{ items []string }
 
 func (l *listValue) Set(s string) error {
 	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
+		// urfave/cli sets a flag with an alias once per name: keep each
+		// value once.
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(l.items, v) {
 			l.items = append(l.items, v)
 		}
 	}

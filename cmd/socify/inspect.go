@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"runtime"
+	"io"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/verify"
 )
@@ -14,12 +14,7 @@ import (
 func checkFlags() []cli.Flag {
 	return []cli.Flag{
 		listFlag("platform", []string{"p"}, "", "check only this `PLATFORM`, os/arch[/variant], and require it to be SOCI-enabled (repeatable or comma-separated; default: every platform)"),
-		&cli.Int64Flag{
-			Name:    "min-layer-size",
-			Value:   verify.DefaultMinLayerSize,
-			Usage:   "the --min-layer-size the image was converted with: smaller layers without zTOC are expected",
-			EnvVars: envs("min-layer-size"),
-		},
+		sizeFlag("min-layer-size", "", verify.DefaultMinLayerSize, "the --min-layer-size the image was converted with: smaller layers without zTOC are expected"),
 	}
 }
 
@@ -69,18 +64,8 @@ EXAMPLES:
    socify verify --deep --platform linux/arm64 registry.example.com/app:1.0-soci
    socify verify --output json oci:layout-dir | jq '.image.problems[]'`,
 		Flags: withCommon(append(append(checkFlags(),
-			&cli.BoolFlag{
-				Name:    "deep",
-				Usage:   "also rebuild every zTOC from the layer and compare bytes",
-				EnvVars: envs("deep"),
-			},
-			&cli.IntFlag{
-				Name:        "jobs",
-				Aliases:     []string{"j"},
-				Usage:       "layers read at the same time",
-				DefaultText: "number of CPUs",
-				EnvVars:     envs("jobs"),
-			},
+			boolFlag("deep", "", "also rebuild every zTOC from the layer and compare bytes"),
+			jobsFlag("", "layers read at the same time"),
 		), registryFlags()...)...),
 		Action: func(c *cli.Context) error { return checkAction(c, true) },
 	}
@@ -97,28 +82,16 @@ func checkAction(c *cli.Context, full bool) error {
 		return usageErrorf("%s takes one REF argument, got %d", cmd, c.NArg())
 	}
 	ref := c.Args().First()
-	var vopts []verify.Option
+	vopts := []verify.Option{verify.WithMinLayerSize(sizeOf(c, "min-layer-size"))}
 	for _, p := range listOf(c, "platform") {
-		pl, err := v1.ParsePlatform(p)
+		pl, err := ociindex.ParsePlatform(p)
 		if err != nil {
 			return usageErrorf("--platform: %v", err)
 		}
-		vopts = append(vopts, verify.WithPlatforms(*pl))
+		vopts = append(vopts, verify.WithPlatforms(pl))
 	}
-	minSize := c.Int64("min-layer-size")
-	if minSize < 0 {
-		return usageErrorf("--min-layer-size must not be negative, got %d", minSize)
-	}
-	vopts = append(vopts, verify.WithMinLayerSize(minSize))
 	if full {
-		jobs := c.Int("jobs")
-		if jobs < 0 {
-			return usageErrorf("--jobs must not be negative, got %d", jobs)
-		}
-		if jobs == 0 {
-			jobs = runtime.NumCPU()
-		}
-		vopts = append(vopts, verify.WithDeep(c.Bool("deep")), verify.WithConcurrency(jobs))
+		vopts = append(vopts, verify.WithDeep(c.Bool("deep")), verify.WithConcurrency(c.Int("jobs")))
 	}
 	opts, err := registryOptions(c, s)
 	if err != nil {
@@ -126,29 +99,41 @@ func checkAction(c *cli.Context, full bool) error {
 	}
 	opts = append(opts, socify.WithVerifyOptions(vopts...))
 
+	// The three forms of every report: JSON, text, and with --quiet the
+	// result alone.
+	type report interface {
+		WriteJSON(io.Writer) error
+		WriteText(io.Writer) error
+		WriteSummary(io.Writer) error
+	}
+	print := func(rep report) error {
+		s.close()
+		switch {
+		case s.format == formatJSON:
+			err = rep.WriteJSON(s.stdout)
+		case s.quiet:
+			err = rep.WriteSummary(s.stdout)
+		default:
+			err = rep.WriteText(s.stdout)
+		}
+		if err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		return nil
+	}
 	if !full {
 		rep, err := socify.Inspect(c.Context, ref, opts...)
 		if err != nil {
 			return err
 		}
-		s.close()
-		if s.format == formatJSON {
-			return rep.WriteJSON(s.stdout)
-		}
-		return rep.WriteText(s.stdout)
+		return print(rep)
 	}
 	rep, err := socify.Verify(c.Context, ref, opts...)
 	if err != nil {
 		return err
 	}
-	s.close()
-	if s.format == formatJSON {
-		err = rep.WriteJSON(s.stdout)
-	} else {
-		err = rep.WriteText(s.stdout)
-	}
-	if err != nil {
-		return fmt.Errorf("writing report: %w", err)
+	if err := print(rep); err != nil {
+		return err
 	}
 	if !rep.OK() {
 		return reportedExit(exitVerify, fmt.Errorf("%s will not be lazily loaded: %d errors, %d warnings", ref, len(rep.Errors()), len(rep.Warnings())))

@@ -18,42 +18,12 @@ import (
 func registryFlags() []cli.Flag {
 	const cat = "Registry access:"
 	return []cli.Flag{
-		&cli.StringFlag{
-			Name:     "username",
-			Category: cat,
-			Usage:    "registry user name for the registries named on the command line; the password comes from --password-stdin or $SOCIFY_PASSWORD",
-			EnvVars:  envs("username"),
-		},
-		&cli.BoolFlag{
-			Name:     "password-stdin",
-			Category: cat,
-			Usage:    "read the registry password (or token) from stdin",
-			EnvVars:  envs("password-stdin"),
-		},
-		&cli.StringFlag{
-			Name:     "aws-profile",
-			Category: cat,
-			Usage:    "AWS shared-config or SSO profile for Amazon ECR (default: the SDK's chain: environment, web identity, container and instance roles)",
-			EnvVars:  envs("aws-profile"),
-		},
-		&cli.StringFlag{
-			Name:     "aws-region",
-			Category: cat,
-			Usage:    "AWS region for the credential chain (ECR tokens are always requested in the registry's own region)",
-			EnvVars:  envs("aws-region"),
-		},
-		&cli.BoolFlag{
-			Name:     "insecure",
-			Category: cat,
-			Usage:    "skip TLS certificate verification for the registries named on the command line",
-			EnvVars:  envs("insecure"),
-		},
-		&cli.BoolFlag{
-			Name:     "plain-http",
-			Category: cat,
-			Usage:    "use plain HTTP for the registries named on the command line",
-			EnvVars:  envs("plain-http"),
-		},
+		stringFlag("username", cat, "", "registry user name for the registries named on the command line; the password comes from --password-stdin or $SOCIFY_PASSWORD"),
+		boolFlag("password-stdin", cat, "read the registry password (or token) from stdin"),
+		stringFlag("aws-profile", cat, "", "AWS shared-config or SSO profile for Amazon ECR (default: the SDK's chain: environment, web identity, container and instance roles)"),
+		stringFlag("aws-region", cat, "", "AWS region for the credential chain (ECR tokens are always requested in the registry's own region)"),
+		boolFlag("insecure", cat, "skip TLS certificate verification for the registries named on the command line"),
+		boolFlag("plain-http", cat, "use plain HTTP for the registries named on the command line"),
 	}
 }
 

@@ -16,7 +16,9 @@ package socify
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -262,6 +264,9 @@ func Inspect(ctx context.Context, src string, opts ...Option) (*verify.InspectRe
 	var rep *verify.InspectReport
 	err := check(ctx, src, opts, func(idx v1.ImageIndex, vopts []verify.Option) (err error) {
 		rep, err = verify.Inspect(ctx, idx, vopts...)
+		if err := checkError(err); err != nil {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("inspecting %s: %w", src, err)
 		}
@@ -277,12 +282,27 @@ func Verify(ctx context.Context, src string, opts ...Option) (*verify.VerifyRepo
 	var rep *verify.VerifyReport
 	err := check(ctx, src, opts, func(idx v1.ImageIndex, vopts []verify.Option) (err error) {
 		rep, err = verify.Verify(ctx, idx, vopts...)
+		if err := checkError(err); err != nil {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("verifying %s: %w", src, err)
 		}
 		return nil
 	})
 	return rep, err
+}
+
+// checkError makes the option errors of verify argument errors; nil for
+// any other error.
+func checkError(err error) error {
+	switch {
+	case errors.Is(err, verify.ErrInvalidOption):
+		return optionError(err)
+	case errors.Is(err, verify.ErrPlatformNotFound):
+		return &ArgError{Arg: "platform", Err: err, msg: strings.TrimPrefix(err.Error(), verify.ErrPlatformNotFound.Error()+": ")}
+	}
+	return nil
 }
 
 func check(ctx context.Context, src string, opts []Option, run func(v1.ImageIndex, []verify.Option) error) error {

@@ -335,6 +335,35 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 	return tw.err
 }
 
+// WriteSummary writes only the errors and the verdict line (the CLI's
+// --quiet).
+func (r *VerifyReport) WriteSummary(w io.Writer) error {
+	tw := &textWriter{w: w}
+	for _, p := range r.Errors() {
+		tw.printf("%s\n", p)
+	}
+	if r.OK() {
+		tw.printf("OK: the image will be lazily loaded (%d warnings)\n", len(r.Warnings()))
+	} else {
+		tw.printf("FAIL: %d errors, %d warnings\n", len(r.Errors()), len(r.Warnings()))
+	}
+	return tw.err
+}
+
+// WriteSummary writes one line per platform: whether it will be lazily
+// loaded (the CLI's --quiet).
+func (r *InspectReport) WriteSummary(w io.Writer) error {
+	tw := &textWriter{w: w}
+	for _, p := range r.Platforms {
+		verdict := "not lazily loaded"
+		if p.Lazy {
+			verdict = "lazily loaded"
+		}
+		tw.printf("%s %s\n", p.Platform, verdict)
+	}
+	return tw.err
+}
+
 type textWriter struct {
 	w   io.Writer
 	err error

@@ -15,6 +15,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -35,8 +36,17 @@ const DefaultMinLayerSize int64 = 10 << 20
 // image index does not list; give a fetcher to verify such an index too.
 type ManifestFetcher func(ctx context.Context, h v1.Hash) (v1.Image, error)
 
-// Option configures Inspect and Verify.
-type Option func(*options)
+// Option configures Inspect and Verify. An invalid value makes them fail
+// before reading anything, with an error wrapping ErrInvalidOption.
+type Option func(*options) error
+
+var (
+	// ErrInvalidOption is wrapped by every option validation error.
+	ErrInvalidOption = errors.New("invalid option")
+	// ErrPlatformNotFound: a platform given with WithPlatforms is not in the
+	// image; the error lists the platforms the image has.
+	ErrPlatformNotFound = errors.New("platform not found")
+)
 
 type options struct {
 	minLayerSize int64
@@ -47,52 +57,94 @@ type options struct {
 	wrapped      bool
 }
 
-func makeOptions(opts []Option) options {
-	o := options{minLayerSize: DefaultMinLayerSize, concurrency: runtime.GOMAXPROCS(0)}
+func makeOptions(opts []Option) (options, error) {
+	o := options{minLayerSize: DefaultMinLayerSize}
 	for _, f := range opts {
-		f(&o)
+		if f == nil {
+			continue
+		}
+		if err := f(&o); err != nil {
+			return o, err
+		}
 	}
-	if o.concurrency < 1 {
-		o.concurrency = 1
+	if o.concurrency == 0 {
+		o.concurrency = runtime.GOMAXPROCS(0)
 	}
-	return o
+	return o, nil
+}
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, a...))
 }
 
 // WithMinLayerSize sets the size under which a layer without zTOC is expected
 // (soci's --min-layer-size). Such layers are reported as below-min-size,
 // others as not-indexed.
-func WithMinLayerSize(n int64) Option { return func(o *options) { o.minLayerSize = n } }
+func WithMinLayerSize(n int64) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return invalid("WithMinLayerSize: minimum layer size %d is negative", n)
+		}
+		o.minLayerSize = n
+		return nil
+	}
+}
 
 // WithPlatforms restricts the checks to these platforms and requires each to
-// be present and SOCI-enabled. Without it every platform is checked and a
-// platform without SOCI index is a warning (soci converts only the host
-// platform by default).
+// be present (else ErrPlatformNotFound) and SOCI-enabled. Without it every
+// platform is checked and a platform without SOCI index is a warning (soci
+// converts only the host platform by default).
 func WithPlatforms(ps ...v1.Platform) Option {
-	return func(o *options) { o.platforms = append(o.platforms, ps...) }
+	return func(o *options) error {
+		for _, p := range ps {
+			if p.OS == "" || p.Architecture == "" {
+				return invalid("WithPlatforms: platform %q must name an OS and an architecture", p.String())
+			}
+		}
+		o.platforms = append(o.platforms, ps...)
+		return nil
+	}
 }
 
 // WithDeep rebuilds every zTOC from the layer stream (the same single read)
 // and compares it byte for byte with the stored one.
-func WithDeep(deep bool) Option { return func(o *options) { o.deep = deep } }
+func WithDeep(deep bool) Option { return func(o *options) error { o.deep = deep; return nil } }
 
-// WithConcurrency bounds how many layers are read at once (default GOMAXPROCS).
-func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+// WithConcurrency bounds how many layers are read at once (0, the default:
+// GOMAXPROCS).
+func WithConcurrency(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return invalid("WithConcurrency: %d is negative (0 means one per CPU)", n)
+		}
+		o.concurrency = n
+		return nil
+	}
+}
 
 // WithManifestFetcher fetches SOCI indexes that the image index does not list.
-func WithManifestFetcher(f ManifestFetcher) Option { return func(o *options) { o.fetch = f } }
+func WithManifestFetcher(f ManifestFetcher) Option {
+	return func(o *options) error { o.fetch = f; return nil }
+}
 
 // WithWrapped says that idx was made in memory around the single image
 // manifest the reference names (location.Source.Wrapped): the report
 // describes that manifest (InspectReport.Index false) and warns that
 // nothing reachable from the tag references its SOCI index.
-func WithWrapped(wrapped bool) Option { return func(o *options) { o.wrapped = wrapped } }
+func WithWrapped(wrapped bool) Option {
+	return func(o *options) error { o.wrapped = wrapped; return nil }
+}
 
 // Inspect describes the SOCI state of every platform of idx. It reads
 // manifests, SOCI indexes and zTOCs, never layers, and runs every check that
 // needs no layer bytes. The error is for an unreadable index or a cancelled
 // context; everything else is in the report.
 func Inspect(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*InspectReport, error) {
-	c := newChecker(makeOptions(opts))
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := newChecker(o)
 	if err := c.walkIndexRoot(ctx, idx); err != nil {
 		return nil, err
 	}
@@ -105,7 +157,11 @@ func Inspect(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*InspectRe
 // The error is for an unreadable index or a cancelled context; problems with
 // the image are in the report (see VerifyReport.OK).
 func Verify(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*VerifyReport, error) {
-	c := newChecker(makeOptions(opts))
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := newChecker(o)
 	if err := c.walkIndexRoot(ctx, idx); err != nil {
 		return nil, err
 	}
@@ -140,6 +196,9 @@ type checker struct {
 	sociChecked map[digest.Digest]bool
 	ztocs       map[digest.Digest]*ztocState
 	visited     map[digest.Digest]bool
+	// seen lists the platforms of every runnable manifest, selected or
+	// not, for the error about a platform the image lacks.
+	seen []string
 }
 
 func newChecker(o options) *checker {

@@ -507,10 +507,22 @@ func TestPlatformSelection(t *testing.T) {
 	if !rep.OK() || len(rep.Image.Platforms) != 1 || rep.Image.Platforms[0].Platform != "linux/arm64" {
 		t.Fatalf("%+v\n%s", rep.Image.Platforms, dump(rep.Problems()))
 	}
-	rep, err = Verify(context.Background(), s.index(), WithPlatforms(v1.Platform{OS: "linux", Architecture: "s390x"}))
-	must(t, err)
-	if rep.OK() || len(problemsOf(rep.Errors(), CheckPlatform)) != 1 {
-		t.Fatalf("%s", dump(rep.Problems()))
+	// A platform the image lacks is an error that lists the image's.
+	_, err = Verify(context.Background(), s.index(), WithPlatforms(v1.Platform{OS: "linux", Architecture: "s390x"}))
+	if !errors.Is(err, ErrPlatformNotFound) || !strings.Contains(err.Error(), "linux/s390x is not in the image, which has linux/amd64, linux/arm64") {
+		t.Fatalf("want ErrPlatformNotFound listing the platforms, got %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	s := converted(t, baseImage(t))
+	for _, o := range []Option{WithMinLayerSize(-1), WithConcurrency(-2), WithPlatforms(v1.Platform{OS: "linux"})} {
+		if _, err := Inspect(context.Background(), s.index(), o); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("Inspect: want ErrInvalidOption, got %v", err)
+		}
+		if _, err := Verify(context.Background(), s.index(), o); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("Verify: want ErrInvalidOption, got %v", err)
+		}
 	}
 }
 

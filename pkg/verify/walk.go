@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,6 +87,13 @@ func wrappedImage(idx v1.ImageIndex) (v1.Image, error) {
 	return img, nil
 }
 
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "no runnable image manifest"
+	}
+	return strings.Join(s, ", ")
+}
+
 func (c *checker) walkImageRoot(ctx context.Context, img v1.Image) error {
 	raw, err := img.RawManifest()
 	if err != nil {
@@ -156,6 +164,9 @@ func (c *checker) walkIndex(ctx context.Context, idx v1.ImageIndex, ix ocispec.I
 		case ociindex.IsManifestType(d.MediaType):
 			if d.Platform != nil && (d.Platform.OS == "unknown" || d.Platform.Architecture == "unknown") {
 				continue // buildx attestations: never run, never indexed
+			}
+			if ps := platformString(d.Platform); !slices.Contains(c.seen, ps) {
+				c.seen = append(c.seen, ps)
 			}
 			if !c.wanted(d.Platform) && d.Platform != nil {
 				continue
@@ -259,13 +270,10 @@ func configPlatform(img v1.Image) *ocispec.Platform {
 }
 
 func (c *checker) checkPlatforms(ctx context.Context) error {
-	if len(c.plats) == 0 {
-		if len(c.o.platforms) > 0 {
-			c.add(imageScope(), errorf(CheckPlatform, "the image has no manifest for %s", wantString(c.o.platforms)))
-		} else {
-			c.add(imageScope(), errorf(CheckImage, "the image has no runnable image manifest"))
-		}
+	if len(c.plats) == 0 && len(c.o.platforms) == 0 {
+		c.add(imageScope(), errorf(CheckImage, "the image has no runnable image manifest"))
 	}
+	var missing []v1.Platform
 	for _, want := range c.o.platforms {
 		found := false
 		for _, p := range c.plats {
@@ -273,9 +281,19 @@ func (c *checker) checkPlatforms(ctx context.Context) error {
 				found = true
 			}
 		}
-		if !found && len(c.plats) > 0 {
-			c.add(imageScope(), errorf(CheckPlatform, "the image has no manifest for platform %s", want.String()))
+		if !found {
+			missing = append(missing, want)
 		}
+	}
+	if len(missing) > 0 {
+		// A typo on the command line, not a verdict on the image.
+		have := c.seen
+		for _, p := range c.plats {
+			if !slices.Contains(have, p.name) {
+				have = append(have, p.name)
+			}
+		}
+		return fmt.Errorf("%w: %s is not in the image, which has %s", ErrPlatformNotFound, wantString(missing), listOrNone(have))
 	}
 	for _, p := range c.plats {
 		if err := ctx.Err(); err != nil {
