@@ -653,3 +653,73 @@ func TestParallelReadThroughput(t *testing.T) {
 		t.Errorf("no speedup from parallel reads: %v", secs)
 	}
 }
+
+// writeInChunks feeds w as convert's tee does: 32 KiB writes, stopping at the first error.
+func writeInChunks(w io.Writer, data []byte) error {
+	for off := 0; off < len(data); off += 32 << 10 {
+		if _, err := w.Write(data[off:min(off+32<<10, len(data))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestBlobWriter(t *testing.T) {
+	ctx := context.Background()
+	const size = 2<<20 + 99
+	c, err := registry.NewClient((&recorder{}).opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoOf := func(reg *registrytest.Registry, r string) name.Repository {
+		repo, _ := name.NewRepository(reg.Ref(r))
+		return repo
+	}
+	t.Run("upload breaks: the producer is not disturbed, the upload resumes from the source", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(1<<20), 1)
+		w := c.NewBlobWriter(ctx, repoOf(reg, "bw/a"), b.desc, b.reopen)
+		if err := writeInChunks(w, b.data); err != nil {
+			t.Fatalf("the producer saw %v", err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(b.reopens) != fmt.Sprint([]int64{1 << 20}) || !stored(t, reg, "bw/a", b) {
+			t.Fatalf("reopens %v", b.reopens)
+		}
+	})
+	t.Run("abort leaves nothing", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		w := c.NewBlobWriter(ctx, repoOf(reg, "bw/b"), b.desc, b.reopen)
+		if err := writeInChunks(w, b.data[:size/2]); err != nil {
+			t.Fatal(err)
+		}
+		w.Abort(errors.New("layer digest mismatch"))
+		if ok, _ := c.Exists(ctx, repoOf(reg, "bw/b"), b.desc.Digest); ok {
+			t.Fatal("an aborted blob was committed")
+		}
+		methods, _ := uploadRecords(reg)
+		if !slices.Contains(methods, http.MethodDelete) || slices.Contains(methods, http.MethodPut) {
+			t.Fatalf("requests %v: want the session cancelled, no PUT", methods)
+		}
+	})
+	t.Run("upload refused: the producer learns it", func(t *testing.T) {
+		reg := registrytest.New(t)
+		b := newBlobSource(t, size)
+		reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.Fail(http.StatusForbidden), 0)
+		w := c.NewBlobWriter(ctx, repoOf(reg, "bw/c"), b.desc, b.reopen)
+		// The registry reads the whole body before refusing it, so the writes may all succeed;
+		// Commit carries the refusal. Writes after it fail.
+		_ = writeInChunks(w, b.data)
+		cerr := w.Commit()
+		if cerr == nil || !strings.Contains(cerr.Error(), "403") {
+			t.Fatalf("commit error %v", cerr)
+		}
+		if _, err := w.Write([]byte("more")); err == nil {
+			t.Fatal("write after a failed upload succeeded")
+		}
+	})
+}

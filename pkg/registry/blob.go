@@ -176,7 +176,7 @@ func (b *BlobReader) Parallel() bool { return b.par != nil }
 // OpenBlob is Client.OpenBlob on a Client built from opts (WithSize and WithDigestCheck apply to
 // this read).
 func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader, error) {
-	c, err := defaultClient(opts)
+	c, err := NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}

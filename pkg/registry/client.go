@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -180,14 +179,3 @@ func (c *Client) resolveAuth(ctx context.Context, repo name.Repository) (authn.A
 	}
 	return authn.Anonymous, nil
 }
-
-// defaultClient backs the package-level helpers: a Client per call, as they always behaved.
-func defaultClient(opts []Option) (*Client, error) {
-	c, err := NewClient(opts...)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-var errNoReopen = errors.New("the source cannot be read again (no reopen function)")

@@ -22,7 +22,7 @@ type wrapper struct {
 }
 
 func packageWrapper(ctx context.Context, repo name.Repository, opts []Option) *wrapper {
-	c, err := defaultClient(opts)
+	c, err := NewClient(opts...)
 	return &wrapper{c: c, ctx: ctx, repo: repo, err: err}
 }
 

@@ -184,7 +184,10 @@ func (u *upload) retryable(err error) bool {
 	return retryableError(u.ctx, err) || errors.Is(err, errUploadBroken)
 }
 
-var errUploadBroken = errors.New("upload connection broke")
+var (
+	errUploadBroken = errors.New("upload connection broke")
+	errNoReopen     = errors.New("the source cannot be read again (no reopen function)")
+)
 
 // recover finds where the session stands after err, waiting first when nothing progressed.
 // done reports that the blob turned out to be committed already (a PUT whose answer was lost).
