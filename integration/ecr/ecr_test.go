@@ -62,6 +62,8 @@ type env struct {
 	api   *ecrtest.Server
 	clock *clock
 	kc    *socifyecr.Keychain
+	// kcOpts built kc; registry.WithDefaultKeychain(kcOpts...) builds the same keychain.
+	kcOpts []socifyecr.Option
 }
 
 func setup(t *testing.T, ttl time.Duration, kcOpts ...socifyecr.Option) *env {
@@ -84,6 +86,7 @@ func setup(t *testing.T, ttl time.Duration, kcOpts ...socifyecr.Option) *env {
 		}),
 	}, kcOpts...)
 	e.kc = socifyecr.NewKeychain(opts...)
+	e.kcOpts = opts
 	return e
 }
 
@@ -277,4 +280,67 @@ func mustImage(t *testing.T) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// One registry.Client with the default chain for a whole run: the ECR token is fetched once for
+// the push, the pull and the blob reads, Explain names ECR, and when the token nears expiry in the
+// middle of an upload that broke, the resumed requests carry the renewed token.
+func TestClientDefaultChainOneTokenPerRun(t *testing.T) {
+	e := setup(t, 10*time.Minute)
+	ctx := context.Background()
+	c, err := registry.NewClient(registry.WithDefaultKeychain(e.kcOpts...), registry.WithBackoff(time.Millisecond, 10*time.Millisecond), registry.WithJobs(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(e.reg.Ref("team/app:v1"))
+	m, err := c.Explain(ctx, ref.Context())
+	if err != nil || m.Source != socifyecr.SourceECR || len(m.Skipped) != 0 {
+		t.Fatalf("explain %+v, %v: an ECR host is served by the ECR keychain, nothing before it applies", m, err)
+	}
+	if err := c.CheckPush(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	img, _ := random.Image(64<<10, 3)
+	if err := remote.Write(ref, img, c.RemoteOptions(ctx)...); err != nil {
+		t.Fatal(registry.MapError(err, registry.OpPush, ref.String()))
+	}
+	got, err := remote.Image(ref, c.RemoteOptions(ctx)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := c.WrapImage(ctx, got, ref.Context()).Layers()
+	for _, l := range ls {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	if n := len(e.api.Issued()); n != 1 {
+		t.Fatalf("%d tokens issued for one run", n)
+	}
+
+	// An upload breaks; before it resumes, the token passes its renewal point.
+	data := bytes.Repeat([]byte("socify"), 300_000)
+	h, size, _ := v1.SHA256(bytes.NewReader(data))
+	e.reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(size/2), 1)
+	e.reg.Proxy.Inject(registrytest.Match{Method: http.MethodGet, Path: registrytest.UploadPath, Func: func(*http.Request) bool {
+		e.clock.Advance(8 * time.Minute)
+		return false
+	}}, registrytest.Fail(500), 0)
+	reopen := func(_ context.Context, off int64) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data[off:])), nil
+	}
+	if err := c.Upload(ctx, ref.Context(), v1.Descriptor{Digest: h, Size: size}, bytes.NewReader(data), reopen); err != nil {
+		t.Fatal(registry.MapError(err, registry.OpPush, ref.String()))
+	}
+	if n := len(e.api.Issued()); n != 2 {
+		t.Fatalf("%d tokens issued, want one renewal", n)
+	}
+	if ok, err := c.Exists(ctx, ref.Context(), h); err != nil || !ok {
+		t.Fatalf("uploaded blob: %v %v", ok, err)
+	}
 }
