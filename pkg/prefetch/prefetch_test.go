@@ -24,7 +24,7 @@ type entry struct {
 
 // layer writes a tar of random (incompressible) files and returns it with
 // its zTOC at the given span size.
-func layer(t *testing.T, seed uint64, comp ztoc.Compression, span int64, es ...entry) (Layer, *ztoc.Ztoc) {
+func layer(t testing.TB, seed uint64, comp ztoc.Compression, span int64, es ...entry) (Layer, *ztoc.Ztoc) {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
