@@ -78,6 +78,7 @@ const (
 	stHuff                 // inside a Huffman-coded block
 	stStored               // inside a stored block
 	stTrailer              // after the final block of a member
+	stSplice               // copying a Chunk decoded ahead
 	stEnd                  // the stream ended cleanly
 )
 
@@ -98,6 +99,14 @@ type Options struct {
 	Raw       bool
 	Window    []byte
 	StartBits uint8
+	// Ahead, when set, is asked at every block boundary inside a member,
+	// before the next block header is read, for a Chunk decoded ahead that
+	// starts at this bit position of the input. The decoder then takes the
+	// chunk's output, reporting its boundaries, instead of decoding those
+	// blocks; it declines a chunk that needs more history than the member
+	// has (decoding on then reports the error a chunk cannot). Everything
+	// the decoder reports is the same as without Ahead.
+	Ahead func(bit int64) *Chunk
 }
 
 // Decoder decodes a (multi-member) gzip stream.
@@ -141,6 +150,10 @@ type Decoder struct {
 	err  error
 	opts Options
 	bd   Boundary
+
+	sp    *Chunk // the chunk being copied (stSplice)
+	spOut int    // its output bytes copied so far
+	spB   int    // its next boundary
 }
 
 // NewDecoder returns a decoder reading the compressed stream from src.
@@ -378,6 +391,8 @@ func (d *Decoder) step() error {
 		return d.copyStored()
 	case stTrailer:
 		return d.readTrailer()
+	case stSplice:
+		return d.copySplice()
 	}
 	return nil
 }
@@ -683,6 +698,11 @@ func (d *Decoder) boundary(header bool) error {
 }
 
 func (d *Decoder) readBlockHeader() error {
+	if d.opts.Ahead != nil {
+		if c := d.opts.Ahead(d.bitPos()); c != nil && d.splice(c) {
+			return nil
+		}
+	}
 	v, err := d.bits(3)
 	if err != nil {
 		return err
@@ -1019,4 +1039,62 @@ func (d *Decoder) huffFast() error {
 func (d *Decoder) failAt(ip int, nb uint, op int, msg string) error {
 	bp := (d.inBase+int64(ip))*8 - int64(nb)
 	return &Error{In: (bp + 7) / 8, Out: d.outBase + int64(op), Msg: msg}
+}
+
+// splice starts copying c, which starts at the current bit position, unless
+// its output reaches back before the start of the member.
+func (d *Decoder) splice(c *Chunk) bool {
+	d.updateCRC()
+	if int64(c.needs()) > d.memberOut {
+		return false
+	}
+	c.resolve(d.out[d.op-WindowSize : d.op])
+	d.sp, d.spOut, d.spB = c, 0, 0
+	d.st = stSplice
+	return true
+}
+
+// copySplice copies the chunk's output up to its next boundary (or as much
+// as fits), then moves the input to that boundary and reports it.
+func (d *Decoder) copySplice() error {
+	c := d.sp
+	bd := c.bounds[d.spB]
+	n := copy(d.out[d.op:d.outLimit], c.out[d.spOut:bd.out])
+	d.op += n
+	d.spOut += n
+	if d.spOut < bd.out {
+		return nil
+	}
+	if err := d.seekBit(bd.bit); err != nil {
+		return err
+	}
+	// Every chunk boundary ends a non-final block.
+	d.final = false
+	d.spB++
+	if d.spB < len(c.bounds) {
+		return d.boundary(false)
+	}
+	d.sp = nil
+	return d.endBlock()
+}
+
+// seekBit moves the input forward to bit position bp, reading (and passing
+// to OnInput) the bytes in between.
+func (d *Decoder) seekBit(bp int64) error {
+	for {
+		i := bp>>3 - d.inBase
+		if i < int64(d.inEnd) || (bp&7 == 0 && i == int64(d.inEnd)) {
+			d.ip, d.b, d.nb = int(i), 0, 0
+			if k := uint(bp & 7); k != 0 {
+				d.b = uint64(d.in[d.ip]) >> k
+				d.ip++
+				d.nb = 8 - k
+			}
+			return nil
+		}
+		d.ip, d.b, d.nb = d.inEnd, 0, 0
+		if err := d.refill(); err != nil {
+			return err
+		}
+	}
 }

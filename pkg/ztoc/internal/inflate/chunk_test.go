@@ -1,0 +1,159 @@
+package inflate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+)
+
+// decodeRecord is everything a decoder reports: output, input passed to
+// OnInput, boundaries with their windows, and the error.
+type decodeRecord struct {
+	out, seen []byte
+	bounds    []Boundary
+	err       error
+}
+
+func record(comp []byte, ahead func(int64) *Chunk) decodeRecord {
+	var r decodeRecord
+	var seen bytes.Buffer
+	d := NewDecoder(bytes.NewReader(comp), Options{
+		OnInput: func(p []byte) { seen.Write(p) },
+		OnBoundary: func(b *Boundary) error {
+			c := *b
+			c.Window = bytes.Clone(b.Window)
+			r.bounds = append(r.bounds, c)
+			return nil
+		},
+		Ahead: ahead,
+	})
+	r.out, r.err = io.ReadAll(d)
+	r.seen = seen.Bytes()
+	return r
+}
+
+func (r decodeRecord) diff(o decodeRecord) error {
+	switch {
+	case !bytes.Equal(r.out, o.out):
+		return fmt.Errorf("output differs (%d vs %d bytes)", len(r.out), len(o.out))
+	case !bytes.Equal(r.seen, o.seen):
+		return fmt.Errorf("OnInput saw %d vs %d bytes", len(r.seen), len(o.seen))
+	case len(r.bounds) != len(o.bounds):
+		return fmt.Errorf("%d vs %d boundaries", len(r.bounds), len(o.bounds))
+	case fmt.Sprint(r.err) != fmt.Sprint(o.err):
+		return fmt.Errorf("error %v vs %v", r.err, o.err)
+	}
+	for i, b := range r.bounds {
+		c := o.bounds[i]
+		if b.In != c.In || b.Bits != c.Bits || b.Out != c.Out || b.LastByte != c.LastByte || b.Header != c.Header || !bytes.Equal(b.Window, c.Window) {
+			return fmt.Errorf("boundary %d: %d/%d/%d vs %d/%d/%d", i, b.In, b.Bits, b.Out, c.In, c.Bits, c.Out)
+		}
+	}
+	return nil
+}
+
+// chunksAhead decodes chunks of comp at every chunk-size offset, as the
+// parallel builder does, and returns an Ahead hook serving them.
+func chunksAhead(comp []byte, size int) (func(int64) *Chunk, *int) {
+	chunks := map[int64]*Chunk{}
+	for off := size; off < len(comp); off += size {
+		from := int64(off) * 8
+		to := min(int64(off+size), int64(len(comp))) * 8
+		for from < to {
+			s := FindDynamicBlock(comp, from, to)
+			if s < 0 {
+				break
+			}
+			c := DecodeChunk(comp, 0, s, ChunkLimits{Stop: to, MaxOut: 1 << 20, MaxBuf: 4 << 20}, nil)
+			if c != nil {
+				chunks[s] = c
+				break
+			}
+			from = s + 1
+		}
+	}
+	used := new(int)
+	return func(bit int64) *Chunk {
+		c := chunks[bit]
+		if c != nil {
+			delete(chunks, bit)
+			*used++
+		}
+		return c
+	}, used
+}
+
+// TestChunksSpliceIdentically: a decoder that takes chunks decoded ahead
+// reports exactly what the plain decoder reports, for every corpus input
+// and compressor, and chunk sizes that put boundaries everywhere.
+func TestChunksSpliceIdentically(t *testing.T) {
+	spliced := 0
+	for name, data := range corpus() {
+		for _, c := range compressors() {
+			comp := c.fn(t, data)
+			want := record(comp, nil)
+			if want.err != nil {
+				t.Fatal(want.err)
+			}
+			for _, size := range []int{97, 1000, 4096, 40000} {
+				ahead, used := chunksAhead(comp, size)
+				got := record(comp, ahead)
+				if err := want.diff(got); err != nil {
+					t.Fatalf("%s/%s chunk size %d (%d chunks used): %v", name, c.name, size, *used, err)
+				}
+				spliced += *used
+			}
+		}
+	}
+	if spliced < 50 {
+		t.Fatalf("only %d chunks were used: the test does not exercise splicing", spliced)
+	}
+	t.Logf("%d chunks spliced", spliced)
+}
+
+// TestChunksCorrupt: with corrupted input, splicing gives the same output,
+// boundaries and error (message and offsets) as plain decoding.
+func TestChunksCorrupt(t *testing.T) {
+	data := corpus()["text"]
+	comp := compressors()[8].fn(t, data) // go-6
+	for i := 0; i < 200; i++ {
+		bad := bytes.Clone(comp)
+		pos := 10 + (i*7919)%(len(bad)-10)
+		bad[pos] ^= byte(1 + i%255)
+		if i%5 == 0 {
+			bad = bad[:pos]
+		}
+		want := record(bad, nil)
+		ahead, _ := chunksAhead(bad, 3000)
+		got := record(bad, ahead)
+		if err := want.diff(got); err != nil {
+			t.Fatalf("corruption %d at %d: %v", i, pos, err)
+		}
+		var e *Error
+		if want.err != nil && !errors.As(want.err, &e) {
+			t.Fatalf("error %v is not an *Error", want.err)
+		}
+	}
+}
+
+// TestFindDynamicBlock: the finder finds the real dynamic block starts.
+func TestFindDynamicBlock(t *testing.T) {
+	comp := compressors()[3].fn(t, corpus()["text"]) // go-1: many blocks
+	var starts []int64
+	record := record(comp, nil)
+	for _, b := range record.bounds {
+		starts = append(starts, b.In*8-int64(b.Bits))
+	}
+	found := 0
+	starts = starts[:len(starts)-1] // the last block is final
+	for _, s := range starts {
+		if FindDynamicBlock(comp, s, s+1) == s {
+			found++
+		}
+	}
+	if found != len(starts) || found < 3 {
+		t.Fatalf("finder accepted %d of %d real block starts", found, len(starts))
+	}
+}
