@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 
 	"github.com/socify/socify/pkg/ztoc/internal/inflate"
+	"github.com/socify/socify/pkg/ztoc/internal/parallel"
 )
 
 // checkpointSize is the size of one record of the gzip zinfo blob.
@@ -105,10 +107,19 @@ func build(ctx context.Context, r io.Reader, opts []Option) (*serial, error) {
 	if o.spanSize < 0 || (o.spanSize == 0 && o.compression == Uncompressed) {
 		return nil, fmt.Errorf("ztoc: invalid span size %d", o.spanSize)
 	}
+	if o.workers < 0 {
+		return nil, fmt.Errorf("ztoc: invalid worker count %d", o.workers)
+	}
+	if o.workers == 0 {
+		o.workers = runtime.GOMAXPROCS(0)
+	}
+	if o.chunkSize < 0 || (o.chunkSize > 0 && o.chunkSize < 64) || o.chunkSize > 1<<30 {
+		return nil, fmt.Errorf("ztoc: invalid chunk size %d (64 bytes to 1 GiB, 0 for the default)", o.chunkSize)
+	}
 	cr := &countingReader{ctx: ctx, r: r}
 	switch o.compression {
 	case Gzip:
-		return buildGzip(cr, o)
+		return buildGzip(ctx, cr, o)
 	case Uncompressed:
 		return buildTar(cr, o)
 	}
@@ -143,6 +154,7 @@ type gzipBuilder struct {
 	open     bool
 	last     int64
 	ckpts    checkpointStore
+	offsets  [][2]int64 // (in, out) of each checkpoint, to locate tar errors
 	count    int
 	digests  []string
 	warnings []Warning
@@ -182,20 +194,33 @@ func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
 			Message: fmt.Sprintf("checkpoint %d is at uncompressed offset 0 like checkpoint 0 (empty deflate block or empty gzip member at the start); the SOCI snapshotter rejects this zTOC as non-monotonic", g.count)})
 	}
 	g.ckpts.add(b.In, b.Out, b.Bits, b.Window)
+	g.offsets = append(g.offsets, [2]int64{b.In, b.Out})
 	g.count++
 	g.last = b.Out
 	return nil
 }
 
-func buildGzip(cr *countingReader, o options) (*serial, error) {
+func buildGzip(ctx context.Context, cr *countingReader, o options) (*serial, error) {
 	g := &gzipBuilder{span: o.spanSize, blob: sha256.New(), spanHash: sha256.New()}
-	dec := inflate.NewDecoder(cr, inflate.Options{OnInput: g.onInput, OnBoundary: g.onBoundary})
+	dopts := inflate.Options{OnInput: g.onInput, OnBoundary: g.onBoundary}
+	var src io.Reader = cr
+	if o.workers > 1 {
+		// Chunks decoded ahead on other cores; the decoder below still
+		// sees every byte in order and reports exactly the same.
+		ps, err := parallel.New(ctx, cr, parallel.Options{Workers: o.workers, ChunkSize: o.chunkSize})
+		if err != nil {
+			return nil, err
+		}
+		defer ps.Close()
+		src, dopts.Ahead = ps, ps.Ahead
+	}
+	dec := inflate.NewDecoder(src, dopts)
 	toc, tarSize, err := readTOC(dec, dec.Pos)
 	if err == nil {
 		err = dec.Drain()
 	}
 	if err != nil {
-		return nil, decodeError(err, dec)
+		return nil, g.decodeError(err, dec)
 	}
 	if g.open {
 		g.digests = append(g.digests, digestOf(g.spanHash))
@@ -218,7 +243,7 @@ func buildGzip(cr *countingReader, o options) (*serial, error) {
 }
 
 // decodeError turns a decoding or tar error into a FormatError with offsets.
-func decodeError(err error, dec *inflate.Decoder) error {
+func (g *gzipBuilder) decodeError(err error, dec *inflate.Decoder) error {
 	var fe *FormatError
 	if errors.As(err, &fe) {
 		return err
@@ -232,9 +257,25 @@ func decodeError(err error, dec *inflate.Decoder) error {
 	}
 	var te *tarError
 	if errors.As(err, &te) {
-		return &FormatError{CompressedOffset: dec.InputPos(), UncompressedOffset: te.off, Msg: "invalid tar stream", Err: te.err}
+		return &FormatError{CompressedOffset: g.spanStart(te.off), UncompressedOffset: te.off, Msg: "invalid tar stream", Err: te.err}
 	}
-	return &FormatError{CompressedOffset: dec.InputPos(), UncompressedOffset: dec.Pos(), Msg: "reading tar", Err: err}
+	return &FormatError{CompressedOffset: g.spanStart(dec.Pos()), UncompressedOffset: dec.Pos(), Msg: "reading tar", Err: err}
+}
+
+// spanStart is the compressed offset of the checkpoint a reader would
+// start decoding from to reach uncompressed offset off: the offset that
+// locates a tar error in the layer blob. (How far the decoder had read
+// ahead when the tar reader failed depends on buffering, and on chunks
+// decoded on other cores, so it would not be a stable answer.)
+func (g *gzipBuilder) spanStart(off int64) int64 {
+	var in int64
+	for _, c := range g.offsets {
+		if c[1] > off {
+			break
+		}
+		in = c[0]
+	}
+	return in
 }
 
 type tocResult struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 )
 
 // Decoding one gzip stream on several cores (the technique rapidgzip
@@ -46,6 +47,10 @@ type chunkBound struct {
 
 // End is the bit position of the block boundary where the chunk ends.
 func (c *Chunk) End() int64 { return c.bounds[len(c.bounds)-1].bit }
+
+// Buffer is the chunk's output buffer, for reuse once the chunk is no
+// longer needed.
+func (c *Chunk) Buffer() []byte { return c.out[:0] }
 
 // Len is the number of output bytes of the chunk.
 func (c *Chunk) Len() int { return c.bounds[len(c.bounds)-1].out }
@@ -147,7 +152,7 @@ func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte)
 		n, err := da.Read(out[len(out):min(cap(out), lim.MaxBuf)])
 		if region && n > 0 {
 			p := len(hi)
-			hi = append(hi, make([]byte, n)...)
+			hi = slices.Grow(hi, n)[:p+n]
 			if m, _ := io.ReadFull(db, hi[p:]); m != n {
 				return nil // cannot happen: both runs parse the same bits
 			}
