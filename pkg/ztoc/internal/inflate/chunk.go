@@ -88,6 +88,14 @@ var synthetic = func() [2][]byte {
 
 var errChunkStop = errors.New("chunk end")
 
+// ChunkScratch is reusable state for DecodeChunk (two decoders and
+// their input readers); one per goroutine.
+type ChunkScratch struct {
+	a, b   Decoder
+	ra, rb bytes.Reader
+	hi     []byte
+}
+
 // ChunkLimits bounds DecodeChunk.
 type ChunkLimits struct {
 	// Stop: the chunk ends at the first block boundary at or after this bit
@@ -107,7 +115,10 @@ type ChunkLimits struct {
 // boundary chosen by lim, or up to the last block boundary before the end
 // of a final block, the end of data or an error. It returns nil when no
 // block boundary was reached: start is then not usable.
-func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte) *Chunk {
+func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte, scratch *ChunkScratch) *Chunk {
+	if scratch == nil {
+		scratch = new(ChunkScratch)
+	}
 	rel := start - dataBit
 	if rel < 0 || rel >= int64(len(data))*8 {
 		return nil
@@ -130,13 +141,17 @@ func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte)
 		}
 		return nil
 	}
-	da := NewDecoder(bytes.NewReader(data[byteOff:]), Options{Raw: true, Window: synthetic[0], StartBits: startBits, OnBoundary: onBoundary})
-	db := NewDecoder(bytes.NewReader(data[byteOff:]), Options{Raw: true, Window: synthetic[1], StartBits: startBits})
+	scratch.ra.Reset(data[byteOff:])
+	scratch.rb.Reset(data[byteOff:])
+	da, db := &scratch.a, &scratch.b
+	da.Reset(&scratch.ra, Options{Raw: true, Window: synthetic[0], StartBits: startBits, OnBoundary: onBoundary})
+	db.Reset(&scratch.rb, Options{Raw: true, Window: synthetic[1], StartBits: startBits})
 	out := buf[:0]
 	if cap(out) == 0 {
 		out = make([]byte, 0, 1<<20)
 	}
-	var hi []byte
+	hi := scratch.hi[:0]
+	defer func() { scratch.hi = hi[:0] }()
 	region := true // still comparing the two runs
 	lastMark := -1
 	for {
@@ -187,7 +202,7 @@ func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte)
 	}
 	end := c.bounds[len(c.bounds)-1].out
 	c.out = out[:end]
-	c.hi = hi[:min(lastMark+1, end)]
+	c.hi = bytes.Clone(hi[:min(lastMark+1, end)])
 	return c
 }
 

@@ -8,16 +8,16 @@ import (
 	"testing"
 )
 
-// decodeRecord is everything a decoder reports: output, input passed to
+// spliceRecord is everything a decoder reports: output, input passed to
 // OnInput, boundaries with their windows, and the error.
-type decodeRecord struct {
+type spliceRecord struct {
 	out, seen []byte
 	bounds    []Boundary
 	err       error
 }
 
-func record(comp []byte, ahead func(int64) *Chunk) decodeRecord {
-	var r decodeRecord
+func record(comp []byte, ahead func(int64) *Chunk) spliceRecord {
+	var r spliceRecord
 	var seen bytes.Buffer
 	d := NewDecoder(bytes.NewReader(comp), Options{
 		OnInput: func(p []byte) { seen.Write(p) },
@@ -34,7 +34,7 @@ func record(comp []byte, ahead func(int64) *Chunk) decodeRecord {
 	return r
 }
 
-func (r decodeRecord) diff(o decodeRecord) error {
+func (r spliceRecord) diff(o spliceRecord) error {
 	switch {
 	case !bytes.Equal(r.out, o.out):
 		return fmt.Errorf("output differs (%d vs %d bytes)", len(r.out), len(o.out))
@@ -66,7 +66,7 @@ func chunksAhead(comp []byte, size int) (func(int64) *Chunk, *int) {
 			if s < 0 {
 				break
 			}
-			c := DecodeChunk(comp, 0, s, ChunkLimits{Stop: to, MaxOut: 1 << 20, MaxBuf: 4 << 20}, nil)
+			c := DecodeChunk(comp, 0, s, ChunkLimits{Stop: to, MaxOut: 1 << 20, MaxBuf: 4 << 20}, nil, nil)
 			if c != nil {
 				chunks[s] = c
 				break

@@ -264,6 +264,7 @@ func (s *Stream) buffer(n int) []byte {
 func (s *Stream) work() {
 	defer s.wg.Done()
 	var data []byte
+	var scratch inflate.ChunkScratch
 	for {
 		s.mu.Lock()
 		k := s.taken
@@ -292,13 +293,13 @@ func (s *Stream) work() {
 			// Chunk k plus enough of chunk k+1 to finish the block that
 			// crosses into it.
 			data = append(append(data[:0], own...), next[:min(len(next), len(own)/2+64<<10)]...)
-			j.c = s.decode(k, data, len(own))
+			j.c = s.decode(k, data, len(own), &scratch)
 		}
 		close(j.done)
 	}
 }
 
-func (s *Stream) decode(k int, data []byte, own int) *inflate.Chunk {
+func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScratch) *inflate.Chunk {
 	base := int64(k) * s.size * 8
 	lim := inflate.ChunkLimits{
 		Stop:   base + int64(own)*8,
@@ -319,13 +320,13 @@ func (s *Stream) decode(k int, data []byte, own int) *inflate.Chunk {
 	// quarter holds no usable block start is in stored data (often full of
 	// embedded deflate streams that only look right) and is cheaper to
 	// leave to the sequential decoder, for which stored blocks are copies.
-	searchEnd := int64(own) * 8 / 4
+	searchEnd := int64(min(own, max(own/4, 256<<10))) * 8
 	for try := 0; try < 8; try++ {
 		start := inflate.FindDynamicBlock(data, from-base, searchEnd)
 		if start < 0 {
 			return nil
 		}
-		c := inflate.DecodeChunk(data, base, base+start, lim, buf)
+		c := inflate.DecodeChunk(data, base, base+start, lim, buf, scratch)
 		if c != nil {
 			buf = c.Buffer()[:0] // grown, if it had to
 		}
