@@ -20,7 +20,7 @@ func TestConvertHandshakesConstant(t *testing.T) {
 		convertJobs = 2
 		uploadJobs  = 2 // go-containerregistry's workers writing the result
 		// The HTTPS attempt of go-containerregistry's first ping (the registry speaks plain HTTP),
-		// the reachability probe of the destination, and the manifest requests.
+		// the manifest requests, and one to spare for a reachability probe of the destination.
 		fixedConns = 3
 	)
 	for _, auth := range []string{"bearer", "basic"} {
