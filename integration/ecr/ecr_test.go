@@ -6,6 +6,7 @@ package ecr_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -323,19 +324,33 @@ func TestClientDefaultChainOneTokenPerRun(t *testing.T) {
 		t.Fatalf("%d tokens issued for one run", n)
 	}
 
-	// An upload breaks; before it resumes, the token passes its renewal point.
+	// An upload breaks; before it starts over, the token passes its renewal point. ECR cannot
+	// take a second PATCH in a session, so the upload starts a new session from byte 0 instead of
+	// asking where the broken one stands.
 	data := bytes.Repeat([]byte("socify"), 300_000)
 	h, size, _ := v1.SHA256(bytes.NewReader(data))
+	e.reg.Proxy.Reset()
 	e.reg.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(size/2), 1)
-	e.reg.Proxy.Inject(registrytest.Match{Method: http.MethodGet, Path: registrytest.UploadPath, Func: func(*http.Request) bool {
+	e.reg.Proxy.Inject(registrytest.Match{Method: http.MethodDelete, Path: registrytest.UploadPath, Func: func(*http.Request) bool {
 		e.clock.Advance(8 * time.Minute)
 		return false
 	}}, registrytest.Fail(500), 0)
+	var reopens []int64
 	reopen := func(_ context.Context, off int64) (io.ReadCloser, error) {
+		reopens = append(reopens, off)
 		return io.NopCloser(bytes.NewReader(data[off:])), nil
 	}
 	if err := c.Upload(ctx, ref.Context(), v1.Descriptor{Digest: h, Size: size}, bytes.NewReader(data), reopen); err != nil {
 		t.Fatal(registry.MapError(err, registry.OpPush, ref.String()))
+	}
+	var methods []string
+	for _, r := range e.reg.Proxy.Records() {
+		if strings.Contains(r.Path, "/blobs/uploads/") {
+			methods = append(methods, r.Method)
+		}
+	}
+	if fmt.Sprint(methods) != "[POST PATCH DELETE POST PATCH PUT]" || fmt.Sprint(reopens) != "[0]" {
+		t.Fatalf("upload requests %v, reopens %v: want a new session from byte 0", methods, reopens)
 	}
 	if n := len(e.api.Issued()); n != 2 {
 		t.Fatalf("%d tokens issued, want one renewal", n)

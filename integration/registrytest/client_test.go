@@ -323,7 +323,7 @@ func TestUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 		methods, _ := uploadRecords(reg)
-		if fmt.Sprint(methods) != "[POST PATCH GET POST PATCH PUT]" || fmt.Sprint(b.reopens) != "[0]" {
+		if fmt.Sprint(methods) != "[POST PATCH GET DELETE POST PATCH PUT]" || fmt.Sprint(b.reopens) != "[0]" {
 			t.Fatalf("requests %v, reopens %v", methods, b.reopens)
 		}
 		if len(rec.resumes) != 1 || !rec.resumes[0].Restarted {

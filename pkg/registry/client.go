@@ -28,6 +28,8 @@ type Client struct {
 	o      *options
 	rt     http.RoundTripper // retries + user agent over the one base transport
 	chain  *ecr.Chain        // WithDefaultKeychain / WithCredentials, else nil
+	// ecrKeychain is the chain's ECR keychain: it knows registries aliased with ecr.WithHost.
+	ecrKeychain *ecr.Keychain
 	puller *remote.Puller
 	pusher *remote.Pusher
 
@@ -55,9 +57,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{o: o, rt: newPingCache(newTransport(o)), auths: map[authKey]*authEntry{}}
-	if ch := o.chain(); ch != nil {
-		c.chain = ch
-	}
+	c.chain, c.ecrKeychain = o.chain()
 	base := c.baseRemoteOptions()
 	if c.puller, err = remote.NewPuller(base...); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)

@@ -49,22 +49,37 @@ func WithCredentials(user, password string, hosts ...string) Option {
 	}
 }
 
-// chain builds the keychain of WithDefaultKeychain/WithCredentials, nil when neither was given.
-func (o *options) chain() *ecr.Chain {
+// chain builds the keychain of WithDefaultKeychain/WithCredentials, nil when neither was given,
+// and its ECR keychain (nil without WithDefaultKeychain).
+func (o *options) chain() (*ecr.Chain, *ecr.Keychain) {
 	if !o.defaultChain && len(o.explicit) == 0 {
-		return nil
+		return nil, nil
 	}
 	var links []ecr.Link
 	for _, e := range o.explicit {
 		links = append(links, ecr.Link{Source: ecr.SourceExplicit, Keychain: e})
 	}
+	var kc *ecr.Keychain
 	if o.defaultChain {
+		kc = ecr.NewKeychain(o.ecrOpts...)
 		links = append(links,
-			ecr.Link{Source: ecr.SourceECR, Keychain: ecr.NewKeychain(o.ecrOpts...)},
+			ecr.Link{Source: ecr.SourceECR, Keychain: kc},
 			ecr.Link{Source: ecr.SourceDocker, Keychain: authn.DefaultKeychain},
 		)
 	}
-	return ecr.NewChain(links...)
+	return ecr.NewChain(links...), kc
+}
+
+// isECR tells Amazon ECR registries, by host name or as the ECR keychain was told (ecr.WithHost).
+func (c *Client) isECR(host string) bool {
+	if _, ok := ecr.ParseHost(host); ok {
+		return true
+	}
+	if c.ecrKeychain != nil {
+		_, ok := c.ecrKeychain.Lookup(host)
+		return ok
+	}
+	return false
 }
 
 // Explain says which credentials the client uses for target and why earlier ones in the chain did

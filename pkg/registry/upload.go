@@ -46,6 +46,12 @@ type Reopen func(ctx context.Context, off int64) (io.ReadCloser, error)
 // session before the PUT on a mismatch; leave it off when the bytes were verified upstream
 // (socify's pipeline checks each layer's digest while indexing it).
 //
+// Amazon ECR is the exception to resuming within a session: it answers a second PATCH of a session
+// with 201 but keeps only bytes at the Content-Range offsets of the request body rather than the
+// body itself, and does not advance the session's Range (aws/containers-roadmap#2831). For ECR
+// hosts (ecr.ParseHost, or hosts the ECR keychain was told about with ecr.WithHost) a broken
+// upload therefore starts over in a new session from reopen(0).
+//
 // Upload does not check whether the blob exists already; see Exists and Mount.
 func (c *Client) Upload(ctx context.Context, repo name.Repository, desc v1.Descriptor, body io.Reader, reopen Reopen) error {
 	if desc.Size < 0 {
@@ -58,7 +64,7 @@ func (c *Client) Upload(ctx context.Context, repo name.Repository, desc v1.Descr
 	if err != nil {
 		return fmt.Errorf("upload %s to %s: %w", desc.Digest, repo, err)
 	}
-	u := &upload{c: c, ctx: ctx, client: client, repo: repo, desc: desc, reopen: reopen}
+	u := &upload{c: c, ctx: ctx, client: client, repo: repo, desc: desc, reopen: reopen, restartOnly: c.isECR(repo.RegistryStr())}
 	if c.o.uploadDigest {
 		u.hasher = sha256.New()
 		u.snaps = map[int64][]byte{}
@@ -87,6 +93,7 @@ type upload struct {
 	fails        int
 	bodyReleased bool
 	verified     bool // the hash of all desc.Size bytes matched
+	restartOnly  bool // the registry cannot take a second PATCH in a session (ECR)
 
 	hasher hash.Hash
 	hashed int64            // bytes fed to hasher
@@ -196,11 +203,15 @@ func (u *upload) recover(cause error) (committed int64, done bool, err error) {
 		return 0, false, fmt.Errorf("%w (gave up after %d resumes)", cause, u.resumes)
 	}
 	u.resumes++
-	committed, lost := u.status()
+	committed, lost := int64(0), true
+	if !u.restartOnly {
+		committed, lost = u.status()
+	}
 	if lost {
 		if ok, _ := u.c.Exists(u.ctx, u.repo, u.desc.Digest); ok {
 			return 0, true, nil
 		}
+		u.cancel()
 		if err := u.start(); err != nil {
 			return 0, false, fmt.Errorf("%w; starting a new session: %w", cause, err)
 		}
