@@ -25,13 +25,13 @@ import (
 //
 // A Client is safe for concurrent use. Build one per run with NewClient and pass it everywhere.
 type Client struct {
-	o      *options
-	rt     http.RoundTripper // retries + user agent over the one base transport
-	chain  *ecr.Chain        // WithDefaultKeychain / WithCredentials, else nil
+	o     *options
+	rt    http.RoundTripper // retries + user agent over the one base transport
+	chain *ecr.Chain        // WithDefaultKeychain / WithCredentials, else nil
 	// ecrKeychain is the chain's ECR keychain: it knows registries aliased with ecr.WithHost.
 	ecrKeychain *ecr.Keychain
-	puller *remote.Puller
-	pusher *remote.Pusher
+	puller      *remote.Puller
+	pusher      *remote.Pusher
 
 	mu    sync.Mutex
 	auths map[authKey]*authEntry
