@@ -71,13 +71,13 @@ func figuresOf(rep *convert.Report) figures {
 // skipped, bytes read and written, duration; the same figures as embedded metrics.
 func (f *Function) logConversion(o *Outcome, d time.Duration) {
 	var rep *convert.Report
-	outcome, digest, changed := "converted", "", false
+	outcome, digest := "converted", ""
 	if o.Result != nil {
 		rep = o.Result.Conversion
-		digest, changed = o.Result.Digest, o.Result.Changed
+		digest = o.Result.Digest
 	}
 	fg := figuresOf(rep)
-	args := append([]any{"source", o.Event.String(), "target", o.Target, "result", digest, "changed", changed}, eventAttrs(o.Event)...)
+	args := append([]any{"source", o.Event.String(), "target", o.Target, "result", digest}, eventAttrs(o.Event)...)
 	lvl := slog.LevelInfo
 	if o.Err != nil {
 		outcome, lvl = "failed", slog.LevelError
