@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
+	"github.com/socify/socify/internal/countio"
 	"github.com/socify/socify/internal/units"
 )
 
@@ -455,9 +456,9 @@ func ztocGetFile(c *cli.Context) error {
 	h := sha256.New()
 	var n int64
 	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
-		cw := &countWriter{w: io.MultiWriter(w, h)}
+		cw := &countio.Writer{W: io.MultiWriter(w, h)}
 		err := r.ExtractFile(c.Context, name, cw)
-		n = cw.n
+		n = cw.N
 		if err != nil {
 			return fmt.Errorf("extracting %s from %s: %w", name, layer, err)
 		}
@@ -489,15 +490,4 @@ func resolveTOCName(r *ztoc.Reader, path string) (string, error) {
 	}
 	_, err := r.Lookup(path)
 	return "", err
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -34,11 +34,8 @@ package convert
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -46,13 +43,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/socify/socify/internal/notfound"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/ztoc"
 )
@@ -199,14 +196,6 @@ type layerJob struct {
 	hasXattrs bool
 }
 
-func isNotFound(err error) bool {
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}
-
 func hashOf(d digest.Digest) (v1.Hash, error) { return v1.NewHash(d.String()) }
 
 // load reads an index of the source and everything under it that the
@@ -238,7 +227,7 @@ func (c *converter) load(ctx context.Context, src v1.ImageIndex, mt string, raw 
 			if err == nil {
 				sraw, err = sub.RawManifest()
 			}
-			if isNotFound(err) {
+			if notfound.Is(err) {
 				ch.kind = kindMissing
 				c.warn("image %s: nested index %s is not available from the source; kept as is", c.name, d.Digest)
 				continue
@@ -269,7 +258,7 @@ func (c *converter) loadImage(src v1.ImageIndex, h v1.Hash, ch *child) error {
 	if err == nil {
 		raw, err = img.RawManifest()
 	}
-	if isNotFound(err) {
+	if notfound.Is(err) {
 		// A layout or a containerd export may hold only some platforms.
 		ch.kind = kindMissing
 		c.warn("image %s: manifest %s is not available from the source; kept as is", c.name, d.Digest)
@@ -561,7 +550,7 @@ func (c *converter) indexLayer(ctx context.Context, j *layerJob) error {
 	if err == nil {
 		rc, err = layer.Compressed()
 	}
-	if err != nil && isNotFound(err) && !types.MediaType(j.desc.MediaType).IsDistributable() {
+	if err != nil && notfound.Is(err) && !types.MediaType(j.desc.MediaType).IsDistributable() {
 		// soci fails the whole conversion here. A non-distributable layer
 		// (a Windows base layer, say) is routinely absent from layouts and
 		// mirrors; it is pulled from its URLs in full either way, so the

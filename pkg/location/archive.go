@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/socify/socify/internal/atomicfile"
+	"github.com/socify/socify/internal/countio"
 	"github.com/socify/socify/pkg/ociindex"
 )
 
@@ -330,9 +331,9 @@ func recordsOf(its []*item) []archiveRecord {
 // writeStream writes recs in order through atomicfile.WriteOutput, reading
 // every blob.
 func (s *archiveSink) writeStream(ctx context.Context, recs []archiveRecord, res *WriteResult) error {
-	cw := &countWriter{}
+	cw := &countio.Writer{}
 	err := atomicfile.WriteOutput(s.file, 0o644, func(f io.Writer) error {
-		cw.w = f
+		cw.W = f
 		bw := bufio.NewWriterSize(cw, 1<<20)
 		tw := tar.NewWriter(bw)
 		p := s.progress(recs)
@@ -346,7 +347,7 @@ func (s *archiveSink) writeStream(ctx context.Context, recs []archiveRecord, res
 		}
 		return bw.Flush()
 	})
-	res.BytesWritten = cw.n
+	res.BytesWritten = cw.N
 	return err
 }
 
@@ -444,7 +445,7 @@ func (s *archiveSink) writeOnePass(ctx context.Context, layers []*item, rest []a
 		}
 		s.blobDone(r, res, p)
 	}
-	cw := &countWriter{w: io.NewOffsetWriter(f, plan.end)}
+	cw := &countio.Writer{W: io.NewOffsetWriter(f, plan.end)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	tw := tar.NewWriter(bw)
 	for _, r := range rest {
@@ -458,7 +459,7 @@ func (s *archiveSink) writeOnePass(ctx context.Context, layers []*item, rest []a
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	size := plan.end + cw.n
+	size := plan.end + cw.N
 	if err := f.Truncate(size); err != nil {
 		return err
 	}

@@ -21,10 +21,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/socify/socify/internal/notfound"
 	"github.com/socify/socify/pkg/ociindex"
 )
 
@@ -300,14 +300,6 @@ func isSociArtifact(t string) bool {
 	return t == ociindex.ArtifactTypeSociIndexV2 || t == ociindex.ArtifactTypeSociIndexV1
 }
 
-func isNotFound(err error) bool {
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == 404
-}
-
 // ctxReader stops a long copy when the context ends.
 type ctxReader struct {
 	ctx context.Context
@@ -448,7 +440,7 @@ func (s *layoutSink) writeBlob(ctx context.Context, it item, res *WriteResult) e
 		return err
 	})
 	if err != nil {
-		if it.optional && isNotFound(err) {
+		if it.optional && notfound.Is(err) {
 			msg := fmt.Sprintf("non-distributable layer %s is not available; left out", it.h)
 			res.Warnings = append(res.Warnings, msg)
 			s.o.logger.Warn(msg)
@@ -493,17 +485,6 @@ func (s *layoutSink) writeIndexJSON(d v1.Descriptor) error {
 		return err
 	}
 	return atomicfile.WriteBytes(p, 0o644, b)
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func toDigest(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
 	"github.com/socify/socify/pkg/verify"
 )
@@ -204,7 +205,8 @@ func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.
 		if p.SociIndex == "" || p.Manifest == "" {
 			continue
 		}
-		pl, err := v1.ParsePlatform(p.Platform)
+		// The report writes platforms with ociindex.FormatPlatform.
+		pl, err := ociindex.ParsePlatform(p.Platform)
 		if err != nil {
 			return nil, fmt.Errorf("platform %q: %w", p.Platform, err)
 		}
@@ -212,7 +214,7 @@ func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.
 		if err != nil {
 			return nil, err
 		}
-		platforms = append(platforms, *pl)
+		platforms = append(platforms, pl)
 		manifests = append(manifests, h)
 	}
 	tags, err := registry.ChildTags(ref.TagStr(), platforms)

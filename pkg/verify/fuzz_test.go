@@ -84,7 +84,7 @@ func FuzzZtocAnalysis(f *testing.F) {
 		}
 		if s.z != nil {
 			_ = fileAt(s.z, 0, 1<<20)
-			_, _ = hasXattrsOrOpaque(s.z)
+			_, _ = s.z.XattrEntry()
 		}
 	})
 }

@@ -25,6 +25,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/socify/socify/pkg/ociindex"
 )
 
 // DefaultMinLayerSize is soci's default --min-layer-size: layers whose
@@ -329,18 +331,13 @@ func (c *checker) finish() {
 	}
 }
 
+// platformString writes a platform the way convert reports and
+// ociindex.ParsePlatform reads it.
 func platformString(p *ocispec.Platform) string {
 	if p == nil {
 		return "unknown"
 	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	if p.OSVersion != "" {
-		s += ":" + p.OSVersion
-	}
-	return s
+	return ociindex.FormatPlatform(*p)
 }
 
 // wanted reports whether a platform is among those asked for.
@@ -359,26 +356,10 @@ func (c *checker) wanted(p *ocispec.Platform) bool {
 	return false
 }
 
+// platformMatches is the converter's strict match (ociindex.MatchPlatform),
+// so that --platform selects the same manifests in convert and verify.
 func platformMatches(want v1.Platform, have ocispec.Platform) bool {
-	norm := func(arch, variant string) string {
-		if arch == "arm64" && variant == "v8" {
-			return ""
-		}
-		return variant
-	}
-	if want.OS != "" && want.OS != have.OS {
-		return false
-	}
-	if want.Architecture != "" && want.Architecture != have.Architecture {
-		return false
-	}
-	if want.Variant != "" && norm(want.Architecture, want.Variant) != norm(have.Architecture, have.Variant) {
-		return false
-	}
-	if want.OSVersion != "" && want.OSVersion != have.OSVersion {
-		return false
-	}
-	return true
+	return ociindex.MatchPlatform(ociindex.OCIPlatform(want), have)
 }
 
 func wantString(ps []v1.Platform) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -257,16 +256,12 @@ func configPlatform(img v1.Image) *ocispec.Platform {
 	if err != nil {
 		return nil
 	}
-	var cfg struct {
-		OS           string `json:"os"`
-		Architecture string `json:"architecture"`
-		Variant      string `json:"variant"`
-		OSVersion    string `json:"os.version"`
-	}
-	if json.Unmarshal(raw, &cfg) != nil || cfg.OS == "" {
+	// The converter's rule (containerd's ConfigPlatform), normalized.
+	p, err := ociindex.ConfigPlatform(raw)
+	if err != nil || p.OS == "" {
 		return nil
 	}
-	return &ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+	return &p
 }
 
 func (c *checker) checkPlatforms(ctx context.Context) error {
@@ -307,58 +302,12 @@ func (c *checker) checkPlatforms(ctx context.Context) error {
 	return nil
 }
 
-// layerCompression is how containerd (images.DiffCompression) and soci read
-// a layer media type: gzip, uncompressed, zstd, or "" (not indexable).
+// layerCompression is how soci reads a layer media type
+// (ociindex.ClassifyLayer, the converter's rule): gzip, uncompressed, zstd,
+// or "" (not indexable).
 func layerCompression(mt string) (comp string, isLayer bool) {
-	base, ext, _ := strings.Cut(mt, "+")
-	var exts []string
-	if ext != "" {
-		exts = strings.Split(ext, "+")
-	}
-	for _, e := range exts {
-		if e == "encrypted" {
-			return "", true // ciphertext: nothing to index
-		}
-	}
-	last := ""
-	if len(exts) > 0 {
-		// containerd sorts the suffixes and uses the last one.
-		last = exts[0]
-		for _, e := range exts[1:] {
-			if e > last {
-				last = e
-			}
-		}
-	}
-	switch base {
-	case "application/vnd.docker.image.rootfs.diff.tar", "application/vnd.docker.image.rootfs.foreign.diff.tar":
-		if len(exts) > 0 {
-			return "", true
-		}
-		return string(ztoc.Uncompressed), true
-	case "application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-		if len(exts) > 0 {
-			return "", true
-		}
-		return string(ztoc.Gzip), true
-	case "application/vnd.docker.image.rootfs.diff.tar.zstd":
-		if len(exts) > 0 {
-			return "", true
-		}
-		return "zstd", true
-	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerNonDistributable: //nolint:staticcheck // soci still indexes them
-		switch last {
-		case "gzip":
-			return string(ztoc.Gzip), true
-		case "zstd":
-			return "zstd", true
-		}
-		if mt == ocispec.MediaTypeImageLayer {
-			return string(ztoc.Uncompressed), true
-		}
-		return "", true
-	}
-	return "", strings.HasPrefix(mt, "application/vnd.oci.image.layer.")
+	f := ociindex.ClassifyLayer(mt)
+	return f.Compression, f.IsLayer
 }
 
 func (c *checker) checkPlatform(ctx context.Context, p *platform) {
@@ -712,7 +661,7 @@ func (c *checker) checkUsage(u *usage) {
 		return
 	}
 	if disableXattrs(u.zdesc) {
-		if name, ok := hasXattrsOrOpaque(z.z); ok {
+		if name, ok := z.z.XattrEntry(); ok {
 			c.add(sc, errorf(CheckZtocDescriptor, "%s=true but the layer has extended attributes or an opaque whiteout: the snapshotter hides them, so the container sees wrong files", ociindex.AnnotationDisableXattrs).ofFile(name))
 		}
 	}

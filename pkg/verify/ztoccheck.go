@@ -336,22 +336,6 @@ func cleanEntryPath(p string) string {
 	return strings.TrimPrefix(filepath.Clean("/"+p), "/")
 }
 
-// hasXattrsOrOpaque is the negation of soci's shouldDisableXattrs: the layer
-// needs xattrs (SCHILY.xattr.* records or an opaque whiteout).
-func hasXattrsOrOpaque(z *ztoc.Ztoc) (string, bool) {
-	for _, e := range z.TOC {
-		if strings.HasSuffix(e.Name, ".wh..wh..opq") {
-			return e.Name, true
-		}
-		for k := range e.PAXHeaders {
-			if strings.HasPrefix(k, "SCHILY.xattr.") {
-				return e.Name, true
-			}
-		}
-	}
-	return "", false
-}
-
 // fileAt names the TOC entry whose header or data covers tar offset off, for
 // locating a bad span. The TOC is sorted by data offset.
 func fileAt(z *ztoc.Ztoc, uStart, uEnd int64) string {

@@ -150,8 +150,7 @@ func addEntry[S string | []byte](t *compactTOC, typ uint8, typName string, off, 
 		r = appendBytes(r, gname)
 		t.gname = append(t.gname[:0], gname...)
 	}
-	const opaque = ".wh..wh..opq"
-	if len(name) >= len(opaque) && string(name[len(name)-len(opaque):]) == opaque {
+	if len(name) >= len(OpaqueWhiteout) && string(name[len(name)-len(OpaqueWhiteout):]) == OpaqueWhiteout {
 		t.xattrs = true
 	}
 	if len(pax) > 0 {
@@ -165,7 +164,7 @@ func addEntry[S string | []byte](t *compactTOC, typ uint8, typName string, off, 
 		for _, k := range keys {
 			r = appendBytes(r, k)
 			r = appendBytes(r, pax[k])
-			if strings.HasPrefix(k, "SCHILY.xattr.") {
+			if strings.HasPrefix(k, PAXXattrPrefix) {
 				t.xattrs = true
 			}
 		}

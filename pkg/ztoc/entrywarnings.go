@@ -26,7 +26,7 @@ const (
 )
 
 const (
-	paxXattrPrefix = "SCHILY.xattr."
+	paxXattrPrefix = PAXXattrPrefix
 	capabilityKey  = paxXattrPrefix + "security.capability"
 )
 

@@ -10,6 +10,7 @@ package ztoc
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -82,6 +83,31 @@ type FileMetadata struct {
 	// PAXHeaders holds every PAX record of the entry (the "xattrs" field of the
 	// flatbuffer), not only SCHILY.xattr.* ones.
 	PAXHeaders map[string]string
+}
+
+// soci keeps xattrs enabled for a layer (no com.amazon.soci.disable-xattrs)
+// when an entry is an opaque-directory whiteout or has a PAX record with
+// this prefix (its shouldDisableXattrs); the builder, the converter and the
+// verifier apply that one rule.
+const (
+	OpaqueWhiteout = ".wh..wh..opq"
+	PAXXattrPrefix = "SCHILY.xattr."
+)
+
+// XattrEntry names the first entry that makes soci keep xattrs enabled for
+// the layer, if any (see OpaqueWhiteout).
+func (z *Ztoc) XattrEntry() (string, bool) {
+	for _, e := range z.TOC {
+		if strings.HasSuffix(e.Name, OpaqueWhiteout) {
+			return e.Name, true
+		}
+		for k := range e.PAXHeaders {
+			if strings.HasPrefix(k, PAXXattrPrefix) {
+				return e.Name, true
+			}
+		}
+	}
+	return "", false
 }
 
 // WarningKind classifies a Warning.
