@@ -79,3 +79,38 @@ func TestSharedZtocCache(t *testing.T) {
 		t.Errorf("two/app:1-soci lists %d SOCI indexes", n)
 	}
 }
+
+// In place, with per-platform child tags: the pushed tag itself becomes SOCI-enabled and the
+// platform manifest gets <tag>-<os>-<arch>. The events raised by those pushes (the same tag
+// with a new digest, the child tag) are recognised as SOCI-enabled, and the original event,
+// delivered again, as superseded: nothing is converted twice, nothing loops.
+func TestInPlaceWithChildTags(t *testing.T) {
+	w := newWorld(t, map[string]string{"SOCIFY_TAG_TEMPLATE": "{tag}", "SOCIFY_TAG_CHILDREN": "true"})
+	d := w.push(t, "app:3.0", image(t, gzipLayer(t, 71, 200<<10)))
+	fn := w.start(t)
+	if failed := fn.invokeSQS(sqsBatch(t, pushEvent(t, "app", "3.0", d))); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	now := w.head(t, "app:3.0")
+	if now == d || w.sociIndexes(t, "app:3.0") != 1 {
+		t.Fatalf("app:3.0 was not converted in place (%s)", now)
+	}
+	child := w.head(t, "app:3.0-linux-amd64")
+	if child == "" {
+		t.Fatal("no child tag app:3.0-linux-amd64")
+	}
+	if failed := fn.invokeSQS(sqsBatch(t, pushEvent(t, "app", "3.0", now), pushEvent(t, "app", "3.0-linux-amd64", child), pushEvent(t, "app", "3.0", d))); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	var codes []string
+	for _, l := range fn.lines("decision") {
+		codes = append(codes, l.str("code"))
+	}
+	slices.Sort(codes)
+	if want := []string{"already-soci", "already-soci", "convert", "superseded"}; !slices.Equal(codes, want) {
+		t.Errorf("decisions %v, want %v", codes, want)
+	}
+	if n := len(fn.lines("conversion")); n != 1 {
+		t.Errorf("%d conversions, want 1", n)
+	}
+}
