@@ -12,6 +12,7 @@ import (
 	"github.com/socify/socify/internal/console"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
 	"github.com/socify/socify/pkg/socify"
@@ -70,6 +71,7 @@ EXAMPLES:
 			boolFlag("allow-empty", cat, "when no layer qualifies, write the image unchanged (re-encoded) instead of failing with exit code 4"),
 			boolFlag("in-place", cat, "add the result to the oci: source layout itself, writing only the new blobs"),
 			boolFlag("dry-run", cat, "read and index the image, report what would be written, write nothing"),
+			stringFlag("archive-order", cat, "one-pass", "entry order of an oci-archive: DST: one-pass (layers first, written as they are indexed; keeps the source's ref name) or soci (soci's exact file, layers read twice)"),
 			stringFlag("tag-template", "Registry destination:", registry.DefaultTagTemplate, "tag for a registry DST given without a tag; {tag} (the source tag, or an archive's or layout's ref name) and {digest} (sha256-<hex>) are replaced"),
 			boolFlag("tag-children", "Registry destination:", "also tag each converted per-platform manifest {tag}-{os}-{arch}[-{variant}] (ECR lifecycle rules and scanning act on tagged manifests)"),
 			boolFlag("github-output", "CI:", "append digest=, source-digest=, reference=, soci-indexes= and changed= to the file named by $GITHUB_OUTPUT"),
@@ -119,12 +121,21 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 			copts = append(copts, convert.WithCacheStore(convert.NewDirCache(dir)))
 		}
 	}
+	order := location.OrderOnePass
+	switch c.String("archive-order") {
+	case "one-pass":
+	case "soci":
+		order = location.OrderSoci
+	default:
+		return nil, usageErrorf("--archive-order must be one-pass or soci, not %q", c.String("archive-order"))
+	}
 	ropts, err := registryOptions(c, s)
 	if err != nil {
 		return nil, err
 	}
 	return append(ropts,
 		socify.WithConvertOptions(copts...),
+		socify.WithArchiveOrder(order),
 		socify.WithTagTemplate(c.String("tag-template")),
 		socify.WithTagChildren(c.Bool("tag-children")),
 		socify.WithDryRun(c.Bool("dry-run")),

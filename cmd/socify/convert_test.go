@@ -56,7 +56,9 @@ func (r imageRecord) input() string { return filepath.Join(imageDir, r.Case, "IN
 // the vectors were made) unless --all-platforms; socify converts every
 // platform unless --platform.
 func (r imageRecord) socifyFlags() []string {
-	args := []string{"--build-tool-identifier", "AWS SOCI CLI v0.2", "--no-cache"}
+	// soci's exact file: soci drops the source's ref name (socify's default
+	// order keeps it, TestConvertKeepsRefName).
+	args := []string{"--build-tool-identifier", "AWS SOCI CLI v0.2", "--no-cache", "--archive-order", "soci"}
 	all := false
 	for i := 0; i < len(r.Flags); i++ {
 		switch r.Flags[i] {
@@ -521,5 +523,31 @@ func TestVerifyPlatformsAndQuiet(t *testing.T) {
 	res = runCLI(t, "inspect", "-q", "oci-archive:"+out)
 	if res.code != 0 || res.stdout != "linux/amd64 lazily loaded\nlinux/arm64 lazily loaded\n" {
 		t.Errorf("inspect -q: %s", res)
+	}
+}
+
+// TestConvertKeepsRefName: an archive whose index names its image uses that
+// name for {tag} and keeps it in the archive written, so that
+// oci-archive:out.tar:NAME finds the result (issue 11 item 8).
+func TestConvertKeepsRefName(t *testing.T) {
+	dir := t.TempDir()
+	// The vector's index.json names its image vectors/a1:latest.
+	in := "oci-archive:" + findRecord(t, "a-img1-single", "defaultspan").input()
+	out := filepath.Join(dir, "out.tar")
+	res := runCLI(t, "convert", "--min-layer-size", "0", in, "oci-archive:"+out)
+	if res.code != 0 || !strings.Contains(res.stdout, "result   oci-archive:"+out+":vectors/a1:latest") {
+		t.Fatalf("convert: %s", res)
+	}
+	if res := runCLI(t, "inspect", "oci-archive:"+out+":vectors/a1:latest"); res.code != 0 {
+		t.Errorf("inspect by the kept name: %s", res)
+	}
+	if !strings.Contains(string(archiveFile(t, out, "index.json")), `"org.opencontainers.image.ref.name":"vectors/a1:latest"`) {
+		t.Errorf("index.json lost the name: %s", archiveFile(t, out, "index.json"))
+	}
+	// {tag} is the name's tag: a dry run to a registry names the tag.
+	res = runCLI(t, "convert", "--dry-run", "--output", "json", "--min-layer-size", "0", in, "registry.invalid/app")
+	var rep socify.Result
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.Destination != "docker://registry.invalid/app:latest-soci" {
+		t.Errorf("{tag} from the ref name (%v): %s", err, res)
 	}
 }

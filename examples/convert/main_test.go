@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 )
@@ -21,7 +22,9 @@ func TestRun(t *testing.T) {
 	const vec = "../../testdata/images/a-img1-single"
 	out := filepath.Join(t.TempDir(), "out.tar")
 	err := run(context.Background(), "oci-archive:"+vec+"/IN.tar", "oci-archive:"+out,
-		socify.WithConvertOptions(convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier)))
+		socify.WithConvertOptions(convert.WithMinLayerSize(0), convert.WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier)),
+		socify.WithArchiveOrder(location.OrderSoci)) // soci's exact file
+
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ type plan struct {
 	src, dst location.Reference
 	// dstGiven: the caller named a destination.
 	dstGiven bool
+	// srcName is the ref name an archive or layout source gives its image.
+	srcName string
 }
 
 // planDestination checks the source and destination before any work: an
@@ -71,8 +73,11 @@ func (p *plan) registryDestination(o *options, srcDigest v1.Hash, nopts []name.O
 	}
 	// A layout or archive source: its ref name, if any, plays the source
 	// tag in the template.
-	if p.src.Ref != "" && !strings.HasPrefix(p.src.Ref, "@") {
-		vars.Tag = p.src.Ref
+	switch {
+	case p.src.Ref != "" && !strings.HasPrefix(p.src.Ref, "@"):
+		vars.Tag = tagOf(p.src.Ref)
+	case p.srcName != "":
+		vars.Tag = tagOf(p.srcName)
 	}
 	if explicitTag(p.dst.Ref) {
 		return p.dst, nil

@@ -36,6 +36,7 @@ type options struct {
 	insecure  bool
 	plainHTTP bool
 
+	sociOrder   bool // WithArchiveOrder(location.OrderSoci)
 	tagTemplate string
 	tagChildren bool
 	dryRun      bool
@@ -136,6 +137,22 @@ func WithVerifyOptions(opts ...verify.Option) Option {
 func WithRegistryOptions(opts ...registry.Option) Option {
 	return func(o *options) error {
 		o.registry = append(o.registry, opts...)
+		return nil
+	}
+}
+
+// WithArchiveOrder chooses the entry order of an oci-archive: destination
+// (location.WithArchiveOrder). location.OrderSoci writes soci's exact file,
+// which, as soci does, drops the source's ref name; the default order keeps
+// it, so that oci-archive:out.tar:NAME names the result as it named the
+// source.
+func WithArchiveOrder(order location.ArchiveOrder) Option {
+	return func(o *options) error {
+		if order != location.OrderOnePass && order != location.OrderSoci {
+			return argErrorf("archive-order", "unknown order %d", order)
+		}
+		o.sociOrder = order == location.OrderSoci
+		o.location = append(o.location, location.WithArchiveOrder(order))
 		return nil
 	}
 }

@@ -23,11 +23,15 @@ type Result struct {
 	Conversion *convert.Report `json:"conversion"`
 }
 
-// WriteReport tells what the sink did.
+// WriteReport tells what the sink did: blobs (for a registry, blobs and
+// manifests) written or uploaded, hard-linked from a layout source, and
+// already present. In a dry run to a registry it tells what would be
+// uploaded.
 type WriteReport struct {
 	BlobsWritten  int      `json:"blobsWritten"`
 	BlobsLinked   int      `json:"blobsLinked"`
 	BlobsExisting int      `json:"blobsExisting"`
 	BytesWritten  int64    `json:"bytesWritten"`
+	BytesExisting int64    `json:"bytesExisting,omitempty"`
 	Warnings      []string `json:"warnings,omitempty"`
 }

@@ -58,10 +58,35 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 	}
 	defer s.Close()
 	o.log.Info("source", "image", p.src.String(), "digest", s.Descriptor.Digest.String(), "mediaType", string(s.Descriptor.MediaType))
-	if p.dst.Kind == location.Registry {
+	p.srcName = refName(s)
+	var (
+		tag    name.Tag
+		before map[v1.Hash]bool
+	)
+	switch {
+	case p.dst.Kind == location.Registry:
 		if p.dst, err = p.registryDestination(o, s.Descriptor.Digest, a.nameOptions()); err != nil {
 			return nil, err
 		}
+		if tag, err = name.NewTag(p.dst.Ref, a.nameOptions()...); err != nil {
+			return nil, &ArgError{Arg: "DST", Err: err}
+		}
+		// Before any layer is read: an unreachable registry or a refused
+		// push fails in seconds, not after the indexing.
+		if !o.dryRun {
+			if err := a.client.CheckPush(ctx, tag); err != nil {
+				return nil, err
+			}
+		}
+		// What the destination has of the source is asked now, before the
+		// same-pass copy uploads layers.
+		if before, err = sourcePresence(ctx, a, s.Index, tag); err != nil && !o.dryRun {
+			return nil, a.mapError(err, registry.OpPush, p.dst)
+		}
+	case p.dst.Kind != "" && p.dst.Ref == "" && !o.inPlace && p.srcName != "" && !(o.sociOrder && p.dst.Kind == location.Archive):
+		// The archive or layout written keeps the source's ref name, so that
+		// oci-archive:out.tar:NAME finds it as the source did.
+		p.dst.Ref = p.srcName
 	}
 
 	copts := append([]convert.Option{
@@ -97,6 +122,13 @@ func Convert(ctx context.Context, src, dst string, opts ...Option) (*Result, err
 	}
 	res.Digest = rep.Result.Digest.String()
 	res.AlreadySoci = rep.Result.Digest == rep.Source.Digest
+	if p.dst.Kind == location.Registry {
+		w, changed, err := registryWrite(ctx, a, idx, tag, before)
+		if err != nil && !o.dryRun {
+			return res, a.mapError(err, registry.OpPush, p.dst)
+		}
+		res.Write, res.Changed = w, changed
+	}
 	if o.dryRun {
 		return res, nil
 	}
@@ -175,11 +207,17 @@ func write(ctx context.Context, o *options, a *access, p *plan, d *destSink, idx
 	}
 	o.progress(Event{Kind: EventWriteDone, Destination: dest})
 	res.Reference = wr.Reference
-	res.Write = &WriteReport{
-		BlobsWritten: wr.BlobsWritten, BlobsLinked: wr.BlobsLinked, BlobsExisting: wr.BlobsExisting,
-		BytesWritten: wr.BytesWritten, Warnings: wr.Warnings,
+	if p.dst.Kind == location.Registry {
+		// Counted around the push (registryWrite): the sink's own counts do
+		// not see the layers the conversion copied.
+		res.Write.Warnings = wr.Warnings
+	} else {
+		res.Write = &WriteReport{
+			BlobsWritten: wr.BlobsWritten, BlobsLinked: wr.BlobsLinked, BlobsExisting: wr.BlobsExisting,
+			BytesWritten: wr.BytesWritten, Warnings: wr.Warnings,
+		}
+		res.Changed = wr.BlobsWritten > 0 || wr.BlobsLinked > 0 || wr.BytesWritten > 0
 	}
-	res.Changed = wr.BlobsWritten > 0 || wr.BlobsLinked > 0 || wr.BytesWritten > 0
 	for _, w := range wr.Warnings {
 		o.log.Warn(w)
 	}

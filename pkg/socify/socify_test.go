@@ -142,7 +142,8 @@ func TestConvertArchiveToArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Digest != singleDigest || res.Reference != "oci-archive:"+out || res.AlreadySoci || !res.Changed {
+	// The archive keeps the source's ref name.
+	if res.Digest != singleDigest || res.Reference != "oci-archive:"+out+":vectors/a1:latest" || res.AlreadySoci || !res.Changed {
 		t.Errorf("result %+v", res)
 	}
 	if res.Write == nil || res.Write.BlobsWritten == 0 || res.Write.BytesWritten == 0 {
