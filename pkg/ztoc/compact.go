@@ -81,10 +81,12 @@ type compactTOC struct {
 	lastSize   int64
 	lastType   uint8
 	lastSparse bool
-	uname      []byte // the previous entry's, copied
-	gname      []byte
-	rec        []byte // scratch
-	keys       []string
+	// fbBound bounds the flatbuffer bytes of the entries (see sizeBound).
+	fbBound int
+	uname   []byte // the previous entry's, copied
+	gname   []byte
+	rec     []byte // scratch
+	keys    []string
 	// xattrs is soci's condition for keeping xattrs in the SOCI index: some
 	// entry has a SCHILY.xattr.* record or is an opaque-directory whiteout.
 	xattrs bool
@@ -127,6 +129,12 @@ func addEntry[S string | []byte](t *compactTOC, typ uint8, typName string, off, 
 	if len(pax) > 0 {
 		flags |= recPAX
 	}
+	tn := len(typName)
+	if typ != typOther {
+		tn = len(entryTypeNames[typ])
+	}
+	t.fbBound += fbEntryTable + fbString(len(name)) + fbString(len(link)) + fbString(len(uname)) +
+		fbString(len(gname)) + fbString(modTimeMax) + fbString(tn) + 4 + 3
 	r := append(t.rec[:0], flags)
 	r = binary.AppendVarint(r, off-t.prevEnd)
 	r = binary.AppendVarint(r, size)
@@ -164,6 +172,7 @@ func addEntry[S string | []byte](t *compactTOC, typ uint8, typName string, off, 
 		for _, k := range keys {
 			r = appendBytes(r, k)
 			r = appendBytes(r, pax[k])
+			t.fbBound += fbXattr + fbString(len(k)) + fbString(len(pax[k]))
 			if strings.HasPrefix(k, PAXXattrPrefix) {
 				t.xattrs = true
 			}

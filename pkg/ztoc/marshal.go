@@ -153,14 +153,7 @@ func sizeBound(s *serial) int {
 	for _, d := range s.digests {
 		n += fbString(len(d)) + 4
 	}
-	n += fbMaxVtable * fbVtable
-	s.toc.each(func(e *tocEntry) {
-		n += fbEntryTable + fbString(len(e.name)) + fbString(len(e.link)) + fbString(len(e.uname)) +
-			fbString(len(e.gname)) + fbString(modTimeMax) + fbString(len(e.typeName())) + 4 + 3
-		if e.npax > 0 {
-			e.paxRecords(func(k, v []byte) { n += fbXattr + fbString(len(k)) + fbString(len(v)) })
-		}
-	})
+	n += fbMaxVtable*fbVtable + s.toc.fbBound
 	return n
 }
 

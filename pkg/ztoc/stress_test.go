@@ -2,6 +2,7 @@ package ztoc
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -58,5 +59,44 @@ func TestManyTinyEntries(t *testing.T) {
 	}
 	if _, err := Unmarshal(b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBuildEncodedAllocates bounds everything BuildEncoded allocates, garbage
+// included, on a layer of many tiny entries: the compact TOC, the serialized
+// zTOC and a fixed working set. With little garbage the heap, and so the
+// process, stays near the zTOC's size whatever the GC target.
+func TestBuildEncodedAllocates(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+	var layer bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&layer, gzip.BestSpeed)
+	tw := tar.NewWriter(zw)
+	data := make([]byte, 300)
+	for i := 0; i < n; i++ {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("app/node_modules/p%03d/f%07d.js", i%1000, i), Mode: 0o644, Size: int64(i % 300), Typeflag: tar.TypeReg, Uname: "node"}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data[:i%300])
+	}
+	tw.Close()
+	zw.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	e, err := BuildEncoded(context.Background(), &layer, WithSpanSize(1<<20))
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Files != n {
+		t.Fatalf("%d entries, want %d", e.Files, n)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	limit := uint64(1.5*float64(len(e.Bytes))) + 6<<20
+	t.Logf("%d entries: allocated %.1f MiB for a %.1f MiB zTOC (limit %.1f MiB)", n, float64(alloc)/(1<<20), float64(len(e.Bytes))/(1<<20), float64(limit)/(1<<20))
+	if alloc > limit {
+		t.Fatalf("allocated %d bytes for a %d-byte zTOC", alloc, len(e.Bytes))
 	}
 }

@@ -67,6 +67,7 @@ func main() {
 	minSize := flag.Int64("min-size", 300_000_000, "minimum compressed size of the generated layer of the e2e suite")
 	span := flag.Int64("span", ztoc.DefaultSpanSize, "span size")
 	only := flag.String("cases", "klauspost,socify,cli", "comma-separated cases: "+caseNames())
+	cliBin := flag.String("socify", "", "socify binary for the ztoc suite's cli cases (default: build this repository's)")
 	profile := flag.String("profile", "", "write CPU profiles of the socify case into `DIR` and print a breakdown")
 	flag.Parse()
 	if *one != "" {
@@ -108,8 +109,8 @@ func main() {
 				ls = append(ls, l)
 			}
 		}
-		var cli string
-		if strings.Contains(*only, "cli") && strings.Contains(*suites, "ztoc") {
+		cli := *cliBin
+		if cli == "" && strings.Contains(*only, "cli") {
 			var err error
 			if cli, err = buildCLI(); err != nil {
 				fail("building socify", err)
