@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,12 @@ func errorsAs(err error, te **tarError) bool {
 	return ok
 }
 
+// gzipWriters saves allocating a compressor per case.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
 type readOnly struct{ r io.Reader }
 
 func (r readOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
@@ -61,7 +68,9 @@ func readBoth(t *testing.T, name string, data []byte) {
 		return outcome(res, size, err)
 	}
 	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&gz)
 	zw.Write(data)
 	zw.Close()
 	viaGzip := func(fast bool) tocOutcome {
@@ -185,10 +194,10 @@ func TestFastHeaderParserMatchesArchiveTar(t *testing.T) {
 	interesting := []byte{0, ' ', '0', '7', '8', 0x80, 0xff, 'x', '\n', '/'}
 	for name, data := range tarCorpus(t) {
 		readBoth(t, name, data)
-		for cut := 0; cut < len(data); cut += 1 + cut%97 {
+		for cut := 0; cut < len(data); cut += 1 + cut%211 {
 			readBoth(t, fmt.Sprintf("%s cut at %d", name, cut), data[:cut])
 		}
-		for i := 0; i < 300; i++ {
+		for i := 0; i < 150; i++ {
 			bad := bytes.Clone(data)
 			hdr := 512 * rng.Intn(max(1, len(data)/512))
 			off := hdr + rng.Intn(512)
