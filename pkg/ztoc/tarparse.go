@@ -3,9 +3,11 @@ package ztoc
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 	"sync"
 )
@@ -161,15 +163,7 @@ func (p *tarParser) parse() (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	var unsigned, signed int64
-	for i, c := range b {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		unsigned += int64(c)
-		signed += int64(int8(c))
-	}
-	if sum != unsigned && sum != signed {
+	if unsigned, signed := headerChecksums(b); sum != unsigned && sum != signed {
 		return 0, false
 	}
 	gnu := false
@@ -226,6 +220,29 @@ func (p *tarParser) parse() (int64, bool) {
 // empty whatever their size field says, by record type code.
 func isHeaderOnly(typ uint8) bool { return typ != 3 }
 
+// headerChecksums sums the header's bytes as unsigned and as signed
+// values, the checksum field counted as spaces (archive/tar accepts
+// either), eight bytes at a time: this runs once per entry.
+func headerChecksums(b *[tarBlock]byte) (unsigned, signed int64) {
+	var lanes, high uint64
+	for i := 0; i < tarBlock; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		high += uint64(bits.OnesCount64(w & 0x8080808080808080))
+		// Four 16-bit lanes; 64 words of at most 2*255 fit in 16 bits.
+		lanes += w&0x00ff00ff00ff00ff + w>>8&0x00ff00ff00ff00ff
+	}
+	u := int64(lanes&0xffff + lanes>>16&0xffff + lanes>>32&0xffff + lanes>>48)
+	h := int64(high)
+	for _, c := range b[148:156] {
+		u -= int64(c)
+		if c >= 0x80 {
+			h--
+		}
+	}
+	u += 8 * ' '
+	return u, u - 256*h
+}
+
 func cString(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		return b[:i]
@@ -272,7 +289,12 @@ func parseNumeric(b []byte, bad *bool) int64 {
 // parseOctal trims spaces and NULs on both sides, stops at a NUL inside,
 // and requires octal digits that fit 64 bits (strconv.ParseUint base 8).
 func parseOctal(b []byte) (int64, bool) {
-	b = bytes.Trim(b, " \x00")
+	for len(b) > 0 && (b[0] == ' ' || b[0] == 0) {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
 	if len(b) == 0 {
 		return 0, true
 	}

@@ -226,3 +226,29 @@ func FuzzFastHeaderParser(f *testing.F) {
 		readBoth(t, "fuzz", data)
 	})
 }
+
+func TestHeaderChecksums(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for i := 0; i < 2000; i++ {
+		var b [tarBlock]byte
+		switch i % 3 {
+		case 0:
+			rng.Read(b[:])
+		case 1:
+			for j := range b {
+				b[j] = byte(rng.Intn(2)) * 0xff
+			}
+		}
+		var u, s int64
+		for j, c := range b {
+			if j >= 148 && j < 156 {
+				c = ' '
+			}
+			u += int64(c)
+			s += int64(int8(c))
+		}
+		if gu, gs := headerChecksums(&b); gu != u || gs != s {
+			t.Fatalf("block %d: checksums %d/%d, want %d/%d", i, gu, gs, u, s)
+		}
+	}
+}

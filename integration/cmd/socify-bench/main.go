@@ -43,6 +43,7 @@ type result struct {
 	MaxRSS   int64   `json:"max_rss_bytes"`
 	PeakHeap uint64  `json:"peak_heap_bytes,omitempty"`
 	ZtocSize int64   `json:"ztoc_bytes,omitempty"`
+	CPU      float64 `json:"cpu_seconds,omitempty"` // user + system time of the child
 	Files    int     `json:"files,omitempty"`
 }
 
@@ -69,7 +70,15 @@ func main() {
 	only := flag.String("cases", "klauspost,socify,cli", "comma-separated cases: "+caseNames())
 	cliBin := flag.String("socify", "", "socify binary for the ztoc suite's cli cases (default: build this repository's)")
 	profile := flag.String("profile", "", "write CPU profiles of the socify case into `DIR` and print a breakdown")
+	breakdown := flag.String("breakdown", "", "print the CPU breakdown of an existing profile `FILE` and exit")
 	flag.Parse()
+	if *breakdown != "" {
+		if err := printBreakdown(*breakdown); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *one != "" {
 		if err := measure(*one, *layer, *span, *profile); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -206,7 +215,8 @@ func runZtoc(self, cli string, l benchLayer, only string, runs int, span int64, 
 		}
 	}
 	base := median(all["klauspost"], func(r result) float64 { return r.Seconds })
-	fmt.Printf("%-10s %10s %8s %12s %12s %11s %14s  %s\n", "case", "median s", "ratio", "peak RSS", "peak heap", "zTOC", "1.25×zTOC+40", "what")
+	baseCPU := median(all["klauspost"], func(r result) float64 { return r.CPU })
+	fmt.Printf("%-11s %9s %7s %8s %7s %12s %12s %11s %16s  %s\n", "case", "median s", "ratio", "CPU s", "ratio", "peak RSS", "peak heap", "zTOC", "1.25×zTOC+40", "what")
 	for _, c := range cases {
 		rs := all[c.name]
 		if len(rs) == 0 {
@@ -233,13 +243,18 @@ func runZtoc(self, cli string, l benchLayer, only string, runs int, span int64, 
 			}
 			budget = fmt.Sprintf("%.1f MiB %s", b/(1<<20), mark)
 		}
-		fmt.Printf("%-10s %10.3f %8s %8.1f MiB %12s %11s %14s  %s\n", c.name, s, ratio, rss/(1<<20), h, zs, budget, c.desc)
+		cpu := median(rs, func(r result) float64 { return r.CPU })
+		cpuRatio := "-"
+		if baseCPU > 0 {
+			cpuRatio = fmt.Sprintf("%.2fx", cpu/baseCPU)
+		}
+		fmt.Printf("%-11s %9.3f %7s %8.3f %7s %8.1f MiB %12s %11s %16s  %s\n", c.name, s, ratio, cpu, cpuRatio, rss/(1<<20), h, zs, budget, c.desc)
 	}
 	if f := all["socify"]; len(f) > 0 && f[0].Files > 0 {
 		fmt.Printf("(%d tar entries)\n", f[0].Files)
 	}
 	if profile != "" && want["socify"] {
-		if err := printBreakdown(self, filepath.Join(profile, l.name+".pprof")); err != nil {
+		if err := printBreakdown(filepath.Join(profile, l.name+".pprof")); err != nil {
 			return err
 		}
 	}
@@ -262,7 +277,7 @@ func cliZtoc(cli, layer string, span int64) (result, error) {
 	if err := cmd.Run(); err != nil {
 		return result{}, err
 	}
-	r := result{Name: "cli", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	r := result{Name: "cli", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd), CPU: cpuSeconds(cmd)}
 	st, err := os.Stat(out)
 	if err != nil {
 		return r, err
@@ -292,7 +307,7 @@ func cliConvert(cli, layer string) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	r := result{Name: "cli-convert", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	r := result{Name: "cli-convert", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd), CPU: cpuSeconds(cmd)}
 	var report any
 	if err := json.Unmarshal(rep, &report); err != nil {
 		return r, fmt.Errorf("convert report: %w", err)
@@ -328,8 +343,15 @@ func child(self, name, layer string, span int64, profile string) (result, error)
 	if err := json.Unmarshal(out, &r); err != nil {
 		return r, fmt.Errorf("child output %q: %w", out, err)
 	}
-	r.MaxRSS = maxRSS(cmd)
+	r.MaxRSS, r.CPU = maxRSS(cmd), cpuSeconds(cmd)
 	return r, nil
+}
+
+// cpuSeconds is the user and system CPU time of a finished child: on a
+// machine shared with other work, CPU time ratios are far steadier than
+// wall-clock ones.
+func cpuSeconds(cmd *exec.Cmd) float64 {
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 }
 
 func measure(name, layer string, span int64, profile string) error {

@@ -34,11 +34,14 @@ func categorize(stack []string) string {
 	}
 	for _, f := range stack {
 		switch {
+		case f == "runtime.asyncPreempt":
+			continue // a preemption sample: the frame below is what ran
 		case strings.HasPrefix(f, "hash/crc32."):
 			return "CRC"
 		case strings.Contains(f, "sha256"):
 			return "hashing"
-		case strings.HasPrefix(f, "archive/tar."), strings.Contains(f, "pkg/ztoc.(*tarReader)"), strings.Contains(f, "pkg/ztoc.parse"):
+		case strings.HasPrefix(f, "archive/tar."), strings.Contains(f, "pkg/ztoc.(*tarParser)"), strings.Contains(f, "pkg/ztoc.parse"),
+			strings.Contains(f, "pkg/ztoc.headerChecksums"), strings.Contains(f, "pkg/ztoc.cString"), strings.Contains(f, "pkg/ztoc.tryReadFull"):
 			return "tar"
 		case strings.Contains(f, "pkg/ztoc/internal/inflate."):
 			return "inflate"
@@ -53,8 +56,8 @@ func categorize(stack []string) string {
 
 // printBreakdown prints the share of CPU time per category of a profile,
 // read with `go tool pprof -traces` (no extra dependency).
-func printBreakdown(self, profile string) error {
-	out, err := exec.Command("go", "tool", "pprof", "-traces", self, profile).Output()
+func printBreakdown(profile string) error {
+	out, err := exec.Command("go", "tool", "pprof", "-traces", profile).Output()
 	if err != nil {
 		return fmt.Errorf("go tool pprof -traces %s: %w", profile, err)
 	}
