@@ -37,6 +37,16 @@ func TestPrefetchArtifacts(t *testing.T) {
 	if !rep.OK() || len(rep.Problems()) > 0 {
 		t.Fatalf("%s", dump(rep.Problems()))
 	}
+	for i, l := range rep.Image.Platforms[0].Layers {
+		if l.Prefetch == nil || l.Prefetch.Digest != pf[i].Digest.String() || l.Prefetch.Ranges < 1 || l.Prefetch.Spans < l.Prefetch.Ranges {
+			t.Errorf("layer %d prefetch %+v, want %s", i, l.Prefetch, pf[i].Digest)
+		}
+	}
+	var text strings.Builder
+	must(t, rep.WriteText(&text))
+	if !strings.Contains(text.String(), ", prefetch "+pf[0].Digest.String()+": ") {
+		t.Errorf("text report lacks the prefetch artifact:\n%s", text.String())
+	}
 
 	cases := []struct {
 		name string

@@ -145,6 +145,15 @@ type ZtocInfo struct {
 	DisableXattrs    bool  `json:"disableXattrs,omitempty"`
 }
 
+// PrefetchInfo describes a prefetch artifact: the spans the snapshotter
+// fetches as soon as it mounts the layer.
+type PrefetchInfo struct {
+	Digest string `json:"digest"`
+	// Ranges is the number of span ranges, Spans the spans they cover.
+	Ranges int `json:"ranges"`
+	Spans  int `json:"spans"`
+}
+
 // LayerReport describes one layer of a platform's image manifest.
 type LayerReport struct {
 	Digest    string `json:"digest"`
@@ -154,6 +163,9 @@ type LayerReport struct {
 	// uncompressed, zstd, or "" when it cannot tell.
 	Compression string    `json:"compression,omitempty"`
 	Ztoc        *ZtocInfo `json:"ztoc,omitempty"`
+	// Prefetch is the layer's soci prefetch artifact, if the SOCI index has
+	// one the snapshotter can read.
+	Prefetch *PrefetchInfo `json:"prefetch,omitempty"`
 	// NoZtoc says why the layer will not be lazily loaded, when it will not.
 	NoZtoc NoZtocReason `json:"noZtoc,omitempty"`
 	// Lazy is true when the snapshotter will lazily load the layer: it has a
@@ -301,6 +313,9 @@ func (r *InspectReport) writeText(tw *textWriter, verified bool) {
 			if l.Ztoc != nil {
 				tw.printf(", zTOC %s (%s): %d spans of %s, %d files",
 					l.Ztoc.Digest, sizeString(l.Ztoc.Size), l.Ztoc.Spans, sizeString(l.Ztoc.SpanSize), l.Ztoc.Files)
+			}
+			if l.Prefetch != nil {
+				tw.printf(", prefetch %s: %d spans", l.Prefetch.Digest, l.Prefetch.Spans)
 			}
 			if l.NoZtoc != "" {
 				tw.printf(", no lazy loading: %s", l.NoZtoc)

@@ -123,21 +123,21 @@ type prefetchBlob struct {
 // annotation) and checks its spans against the zTOC of that layer. Any
 // problem means the snapshotter prefetches nothing, or not what was meant,
 // for the layer: warnings, since files are still read on demand.
-func checkPrefetch(raw []byte, d ocispec.Descriptor, ztocOf map[string]*ztocState) []finding {
+func checkPrefetch(raw []byte, d ocispec.Descriptor, ztocOf map[string]*ztocState) (*prefetch.Artifact, []finding) {
 	a, err := prefetch.Parse(raw)
 	if err != nil {
-		return []finding{warnf(CheckPrefetch, "prefetch artifact %s: %v: the snapshotter prefetches nothing for this layer (it wants version %s and at least one span)", d.Digest, err, prefetch.Version)}
+		return nil, []finding{warnf(CheckPrefetch, "prefetch artifact %s: %v: the snapshotter prefetches nothing for this layer (it wants version %s and at least one span)", d.Digest, err, prefetch.Version)}
 	}
 	ld, ok := d.Annotations[ociindex.AnnotationImageLayerDigest]
 	if !ok {
-		return []finding{warnf(CheckPrefetch, "prefetch artifact %s has no %s annotation: the snapshotter cannot tell which layer it is for, so it is unused", d.Digest, ociindex.AnnotationImageLayerDigest)}
+		return nil, []finding{warnf(CheckPrefetch, "prefetch artifact %s has no %s annotation: the snapshotter cannot tell which layer it is for, so it is unused", d.Digest, ociindex.AnnotationImageLayerDigest)}
 	}
 	z := ztocOf[ld]
 	if z == nil {
-		return []finding{warnf(CheckPrefetch, "prefetch artifact %s is for layer %s, which has no zTOC in this SOCI index (or is not in the image manifest): unused", d.Digest, ld)}
+		return nil, []finding{warnf(CheckPrefetch, "prefetch artifact %s is for layer %s, which has no zTOC in this SOCI index (or is not in the image manifest): unused", d.Digest, ld)}
 	}
 	if z.z == nil {
-		return nil // the zTOC's own findings say why nothing works
+		return a, nil // the zTOC's own findings say why nothing works
 	}
 	var fs []finding
 	for i, sp := range a.PrefetchSpans {
@@ -146,5 +146,5 @@ func checkPrefetch(raw []byte, d ocispec.Descriptor, ztocOf map[string]*ztocStat
 			fs = append(fs, f.inSpan(int(sp.StartSpan)))
 		}
 	}
-	return fs
+	return a, fs
 }

@@ -561,8 +561,19 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 		}
 	}
 	for _, pb := range prefetches {
-		for _, f := range checkPrefetch(pb.raw, pb.desc, ztocOf) {
+		a, fs := checkPrefetch(pb.raw, pb.desc, ztocOf)
+		for _, f := range fs {
 			c.add(zsc(pb.desc), f)
+		}
+		if a == nil {
+			continue
+		}
+		info := &PrefetchInfo{Digest: pb.desc.Digest.String(), Ranges: len(a.PrefetchSpans)}
+		for _, sp := range a.PrefetchSpans {
+			info.Spans += int(sp.EndSpan) - int(sp.StartSpan) + 1
+		}
+		for _, li := range layersByDigest[pb.desc.Annotations[ociindex.AnnotationImageLayerDigest]] {
+			pr.Layers[li].Prefetch = info
 		}
 	}
 	if indexed == 0 && !p.broken {
