@@ -81,6 +81,15 @@ func TestBackfillThroughTheQueue(t *testing.T) {
 
 	fresh := add("team/b", "2", 65)
 	opts.Queue, opts.QueueURL, opts.Concurrency = nil, "", 2
+	opts.DryRun = true
+	rep, err = f.Backfill(context.Background(), opts)
+	if err != nil || rep.Err() != nil || rep.Counts[fleet.CodeConvert] != 4 {
+		t.Fatalf("dry run: %v %v %+v", err, rep.Err(), rep.Counts)
+	}
+	if got := w.head(t, "team/b:2-soci"); got != "" {
+		t.Fatal("the dry run converted team/b:2")
+	}
+	opts.DryRun = false
 	rep, err = f.Backfill(context.Background(), opts)
 	if err != nil || rep.Err() != nil {
 		t.Fatalf("%v %v\n%s", err, rep.Err(), logs.String())
