@@ -137,8 +137,19 @@ func TestGoReleaserYAML(t *testing.T) {
 		t.Errorf("version: %v", m["version"])
 	}
 	builds := asList(m["builds"])
-	if len(builds) != 1 {
+	if len(builds) != 2 {
 		t.Fatalf("builds: %v", builds)
+	}
+	// The Lambda function's package: bootstrap alone at the root of a zip per architecture, the
+	// name deploy/terraform's package variable documents.
+	lb, la := asMap(builds[1]), asMap(asList(m["archives"])[1])
+	if lb["main"] != "./cmd/socify-lambda" || lb["binary"] != "bootstrap" || fmt.Sprint(lb["goos"]) != "[linux]" ||
+		fmt.Sprint(lb["goarch"]) != "[amd64 arm64]" || fmt.Sprint(lb["env"]) != "[CGO_ENABLED=0]" {
+		t.Errorf("lambda build: %v", lb)
+	}
+	if la["name_template"] != "socify-lambda_{{ .Version }}_{{ .Os }}_{{ .Arch }}" || fmt.Sprint(la["formats"]) != "[zip]" ||
+		fmt.Sprint(la["files"]) != "[none*]" || !strings.Contains(readRepoFile(t, "deploy/terraform/variables.tf"), "socify-lambda_<version>_linux_") {
+		t.Errorf("lambda archive: %v", la)
 	}
 	b := asMap(builds[0])
 	if b["main"] != "./cmd/socify" || fmt.Sprint(b["env"]) != "[CGO_ENABLED=0]" {
@@ -248,7 +259,7 @@ func TestREADMEStartsWithTheTwoCommands(t *testing.T) {
 	}
 	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(readme, 2)
 	if len(blocks) < 2 || !strings.Contains(blocks[0][1], "scripts/mkexample") ||
-		!strings.Contains(blocks[0][1], "socify convert oci-archive:example.tar") || strings.TrimSpace(blocks[1][1]) != "bash .ci/test" {
+		!strings.Contains(blocks[0][1], "socify convert oci-archive:example.tar") || strings.TrimSpace(blocks[1][1]) != "bash .ci/run" {
 		t.Errorf("first two code blocks: %q", blocks)
 	}
 }
