@@ -416,6 +416,7 @@ func TestDriftIsCaught(t *testing.T) {
 		{"terraform cache created when off", "main.tf", "count = local.cache ? 1 : 0\n  name", "count = 1\n  name", "cache off: terraform"},
 		{"cloudformation cache default off", "template.yaml", "Default: socify-ztoc-cache", "Default: \"off\"", "cloudformation: CacheRepository defaults to \"off\""},
 		{"terraform filters repositories with one-segment *", "main.tf", "SOCIFY_REPOSITORIES         = \"**\"", "SOCIFY_REPOSITORIES         = \"*\"", "the function would skip repository team-a/app"},
+		{"cloudformation builds another command", "template.yaml", "CodeUri: ../cmd/socify-lambda", "CodeUri: ../cmd/socify", "is not the Lambda function's main package"},
 		{"terraform log retention", "variables.tf", "default     = 30", "default     = 14", "terraform: log_retention_days defaults to 14"},
 	} {
 		t.Run(m.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -212,9 +214,14 @@ func cfnModel(t *cloudformation.Template) (stackModel, error) {
 	if esm.ScalingConfig != nil {
 		maxConc = esm.ScalingConfig.MaximumConcurrency
 	}
-	var code any
-	if fn.CodeUri != nil {
-		code = fn.CodeUri.String
+	// SAM builds the function from CodeUri, relative to the template: it must be the function's
+	// main package (Terraform takes the built package instead).
+	if fn.CodeUri == nil || fn.CodeUri.String == nil {
+		return nil, fmt.Errorf("Function: no CodeUri")
+	}
+	if main, err := os.ReadFile(filepath.Join(deployDir, *fn.CodeUri.String, "main.go")); err != nil ||
+		!strings.Contains(string(main), "package main") || !strings.Contains(string(main), "lambda.Start(") {
+		return nil, fmt.Errorf("Function: CodeUri %s is not the Lambda function's main package (%v)", *fn.CodeUri.String, err)
 	}
 	m := stackModel{
 		"function": map[string]any{
@@ -222,7 +229,6 @@ func cfnModel(t *cloudformation.Template) (stackModel, error) {
 			"architectures": fn.Architectures, "memory": fn.MemorySize, "timeout": fn.Timeout,
 			"role": fn.Role, "env": env,
 		},
-		"code": code,
 		"queue": map[string]any{
 			"name": q.QueueName, "visibilityTimeout": q.VisibilityTimeout, "retention": q.MessageRetentionPeriod,
 			"sse": q.SqsManagedSseEnabled, "redrive": jsonDoc(q.RedrivePolicy),
@@ -309,7 +315,6 @@ func tfModel(res map[string]map[string]any) (stackModel, error) {
 			"architectures": fn["architectures"], "memory": fn["memory_size"], "timeout": fn["timeout"],
 			"role": fn["role"], "env": env,
 		},
-		"code": "../cmd/socify-lambda", // SAM builds it; Terraform takes the built package
 		"queue": map[string]any{
 			"name": q["name"], "visibilityTimeout": q["visibility_timeout_seconds"], "retention": q["message_retention_seconds"],
 			"sse": q["sqs_managed_sse_enabled"], "redrive": jsonDoc(q["redrive_policy"]),
