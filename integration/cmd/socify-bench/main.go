@@ -51,6 +51,7 @@ var cases = []struct{ name, desc string }{
 	{"klauspost", "klauspost/compress gzip → io.Discard (baseline)"},
 	{"stdlib", "Go compress/gzip → io.Discard"},
 	{"socify", "library ztoc.BuildEncoded in the benchmark binary (single pass: inflate + tar TOC + span and blob sha256)"},
+	{"socify-w2", "as socify, with ztoc.WithWorkers(2): chunks decoded ahead on a second goroutine"},
 	{"cli", "the socify CLI: ztoc build LAYER -o FILE, GOGC untouched"},
 	{"cli-convert", "the socify CLI: convert --no-cache oci-archive:IMG oci-archive:OUT of a one-layer image, GOGC untouched"},
 	{"soci", "soci v0.16.1 ztoc BuildZtoc (cgo zlib + Go gzip + span hashing)"},
@@ -411,8 +412,12 @@ func measure(name, layer string, span int64, profile string) error {
 		if _, err = io.Copy(io.Discard, r); err != nil {
 			return err
 		}
-	case "socify":
-		z, err := ztoc.BuildEncoded(context.Background(), f, ztoc.WithSpanSize(span))
+	case "socify", "socify-w2":
+		workers := 1
+		if name == "socify-w2" {
+			workers = 2
+		}
+		z, err := ztoc.BuildEncoded(context.Background(), f, ztoc.WithSpanSize(span), ztoc.WithWorkers(workers))
 		if err != nil {
 			return err
 		}
@@ -441,7 +446,7 @@ func measure(name, layer string, span int64, profile string) error {
 	close(stop)
 	<-done
 	r.Seconds = el.Seconds()
-	if name == "socify" {
+	if strings.HasPrefix(name, "socify") {
 		r.PeakHeap = peak
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)

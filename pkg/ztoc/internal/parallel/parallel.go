@@ -95,7 +95,7 @@ func New(ctx context.Context, src io.Reader, o Options) (*Stream, error) {
 		// Output per chunk: a chunk ends at the first block boundary
 		// after this much, so a highly compressible layer does not make
 		// chunk outputs grow with the compression ratio.
-		maxOut: max(8*o.ChunkSize, 1<<20),
+		maxOut: max(6*o.ChunkSize, 1<<20),
 		chunks: map[int][]byte{},
 		jobs:   map[int]*job{},
 		next:   1,
@@ -304,7 +304,7 @@ func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScrat
 	lim := inflate.ChunkLimits{
 		Stop:   base + int64(own)*8,
 		MaxOut: s.maxOut,
-		MaxBuf: s.maxOut + 8<<20,
+		MaxBuf: s.maxOut + 2<<20,
 		Abort: func() bool {
 			if s.ctx.Err() != nil {
 				return true
@@ -315,7 +315,7 @@ func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScrat
 		},
 	}
 	from := base
-	buf := s.buffer(4 * own)
+	buf := s.buffer(3 * own)
 	// Blocks of a gzip -6 layer are tens of KiB: a chunk whose first
 	// quarter holds no usable block start is in stored data (often full of
 	// embedded deflate streams that only look right) and is cheaper to
