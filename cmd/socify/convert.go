@@ -11,6 +11,7 @@ import (
 
 	"github.com/socify/socify/internal/console"
 
+	"github.com/socify/socify/internal/units"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/ociindex"
@@ -186,18 +187,23 @@ func convertAction(c *cli.Context) error {
 	if c.NArg() < 1 || c.NArg() > 2 {
 		return usageErrorf("convert takes SRC [DST], got %d arguments", c.NArg())
 	}
+	if c.Bool("github-output") && os.Getenv("GITHUB_OUTPUT") == "" {
+		// Before any work: failing after the push would leave the step
+		// without its outputs and the tag moved.
+		return usageErrorf("--github-output: $GITHUB_OUTPUT is not set (it is set inside GitHub Actions steps)")
+	}
 	opts, err := convertOptions(c, s)
 	if err != nil {
 		return err
 	}
 	out, err := socify.Convert(c.Context, c.Args().Get(0), c.Args().Get(1), opts...)
 	if errors.Is(err, convert.ErrEmptyIndex) {
-		return fmt.Errorf("%w\nhint: lower --min-layer-size (now %d), or pass --allow-empty to write the image without SOCI index", err, sizeOf(c, "min-layer-size"))
+		return emptyIndex(c, s, out)
 	}
 	if err != nil {
 		return err
 	}
-	if !out.DryRun && c.Bool("github-output") {
+	if c.Bool("github-output") {
 		if err := writeGitHubOutput(out); err != nil {
 			return err
 		}
@@ -205,12 +211,33 @@ func convertAction(c *cli.Context) error {
 	return s.emit(out, func(t *textWriter) { printConvertText(t, out, s.quiet) })
 }
 
-// writeGitHubOutput appends the step outputs action.yml exposes.
+// emptyIndex reports that no layer qualified: one line and the hint once;
+// the per-layer reasons are in the --output json report.
+func emptyIndex(c *cli.Context, s *session, out *socify.Result) error {
+	var largest int64
+	n := 0
+	if out != nil && out.Conversion != nil {
+		n = len(out.Conversion.Layers)
+		for _, l := range out.Conversion.Layers {
+			largest = max(largest, l.Size)
+		}
+	}
+	min := sizeOf(c, "min-layer-size")
+	err := fmt.Errorf("%s: no layer qualifies for a zTOC: %d layers, the largest %s, --min-layer-size is %s\nhint: lower --min-layer-size, or pass --allow-empty to write the image without SOCI index",
+		c.Args().First(), n, units.FormatSize(largest), units.FormatSize(min))
+	if s.format == formatJSON && out != nil && out.Conversion != nil {
+		if eerr := s.emit(out, nil); eerr != nil {
+			return eerr
+		}
+		return reportedExit(exitNothingToDo, err)
+	}
+	return withExitCode(exitNothingToDo, err)
+}
+
+// writeGitHubOutput appends the step outputs action.yml exposes; a dry run
+// names what would be written.
 func writeGitHubOutput(out *socify.Result) error {
 	path := os.Getenv("GITHUB_OUTPUT")
-	if path == "" {
-		return errors.New("--github-output: $GITHUB_OUTPUT is not set (it is set inside GitHub Actions steps)")
-	}
 	type soci struct {
 		Platform  string `json:"platform"`
 		Manifest  string `json:"manifest"`
@@ -230,8 +257,16 @@ func writeGitHubOutput(out *socify.Result) error {
 	if err != nil {
 		return fmt.Errorf("--github-output: %w", err)
 	}
-	_, err = fmt.Fprintf(f, "digest=%s\nsource-digest=%s\nreference=%s\nsoci-indexes=%s\n",
-		out.Digest, out.Conversion.Source.Digest, out.Reference, sj)
+	ref := out.Reference
+	if out.DryRun {
+		ref = out.Destination
+	}
+	tags, err := json.Marshal(append([]string{}, out.ChildTags...))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "digest=%s\nsource-digest=%s\nreference=%s\nsoci-indexes=%s\nchanged=%t\nalready-soci=%t\ndry-run=%t\nchild-tags=%s\n",
+		out.Digest, out.Conversion.Source.Digest, ref, sj, out.Changed, out.AlreadySoci, out.DryRun, tags)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -551,3 +551,48 @@ func TestConvertKeepsRefName(t *testing.T) {
 		t.Errorf("{tag} from the ref name (%v): %s", err, res)
 	}
 }
+
+// TestGitHubOutputChecksFirstAndDryRun: --github-output without
+// $GITHUB_OUTPUT fails before anything is written (issue 11 item 9); a dry
+// run writes its outputs, naming what would be written (item 10).
+func TestGitHubOutputChecksFirstAndDryRun(t *testing.T) {
+	r := findRecord(t, "a-img1-single", "defaultspan")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "OUT.tar")
+	t.Setenv("GITHUB_OUTPUT", "")
+	res := runCLI(t, append(append([]string{"convert", "--github-output"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	if res.code != exitUsage || !strings.Contains(res.stderr, "$GITHUB_OUTPUT is not set") || strings.Contains(res.stderr, "layer sha256") {
+		t.Errorf("without $GITHUB_OUTPUT: %s", res)
+	}
+	if names := listDir(t, dir); len(names) != 0 {
+		t.Fatalf("wrote %v", names)
+	}
+	ghout := filepath.Join(dir, "github_output")
+	t.Setenv("GITHUB_OUTPUT", ghout)
+	res = runCLI(t, append(append([]string{"convert", "--dry-run", "--github-output"}, r.socifyFlags()...), "oci-archive:"+r.input(), "oci-archive:"+out)...)
+	b, _ := os.ReadFile(ghout)
+	for _, want := range []string{"digest=" + r.Top.Digest + "\n", "reference=oci-archive:" + out + "\n", "dry-run=true\n", "changed=false\n"} {
+		if res.code != 0 || !strings.Contains(string(b), want) {
+			t.Errorf("dry run outputs lack %q: %s\n%s", want, res, b)
+		}
+	}
+}
+
+// TestConvertNoLayerQualifies: one summary line and the hint once; the
+// per-layer reasons are in the JSON report (issue 11 item 5).
+func TestConvertNoLayerQualifies(t *testing.T) {
+	in := "oci-archive:" + findRecord(t, "a-img2-2platform", "allplatforms-span64k").input()
+	out := filepath.Join(t.TempDir(), "out.tar")
+	res := runCLI(t, "convert", "--no-cache", in, "oci-archive:"+out)
+	lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+	if res.code != exitNothingToDo || len(lines) != 2 || len(lines[0]) > 200 || strings.Count(res.stderr, "hint:") != 1 ||
+		!strings.Contains(lines[0], "no layer qualifies for a zTOC: 4 layers, the largest 284.3 KiB, --min-layer-size is 10.0 MiB") {
+		t.Errorf("text: %s", res)
+	}
+	res = runCLI(t, "convert", "--no-cache", "--output", "json", in, "oci-archive:"+out)
+	var rep socify.Result
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || res.code != exitNothingToDo || len(rep.Conversion.Layers) != 4 ||
+		!strings.Contains(rep.Conversion.Layers[0].Reason, "less than min-layer-size") {
+		t.Errorf("json (%v): %s", err, res)
+	}
+}
