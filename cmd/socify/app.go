@@ -70,7 +70,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// (urfave/cli would exit 3, which here means "verify failed").
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q", c.Args().First())
+				return usageErrorf("unknown command %q%s", c.Args().First(), suggest(c.App.Commands, c.Args().First()))
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -96,7 +96,7 @@ func prepareCommand(cmd *cli.Command) {
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		cmd.Action = func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q for \"socify %s\"", c.Args().First(), c.Command.FullName())
+				return usageErrorf("unknown command %q for \"socify %s\"%s", c.Args().First(), c.Command.FullName(), suggest(c.Command.Subcommands, c.Args().First()))
 			}
 			return cli.ShowSubcommandHelp(c)
 		}
@@ -104,6 +104,47 @@ func prepareCommand(cmd *cli.Command) {
 	for _, sub := range cmd.Subcommands {
 		prepareCommand(sub)
 	}
+}
+
+// suggest names the command closest to a mistyped one: at most two edits
+// away, or one it is a prefix of.
+func suggest(cmds []*cli.Command, typed string) string {
+	best, bestDist := "", 3
+	for _, c := range cmds {
+		for _, n := range c.Names() {
+			d := editDistance(typed, n)
+			if strings.HasPrefix(n, typed) && len(typed) >= 2 {
+				d = 1
+			}
+			if d < bestDist {
+				best, bestDist = n, d
+			}
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // run executes socify with args (args[0] is the program name) and returns

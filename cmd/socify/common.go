@@ -26,6 +26,9 @@ func commonFlags() []cli.Flag {
 		boolFlag("quiet", "", "print only errors and the result; no progress unless --progress asks for it", "q"),
 		boolFlag("debug", "", "log debug details to stderr"),
 		stringFlag("progress", "", "auto", "progress display: auto (bars on a terminal, timestamped lines otherwise), bar, plain or none"),
+		// Listed explicitly: urfave/cli leaves its own out of the help of
+		// commands whose flags have categories.
+		cli.HelpFlag,
 	}
 }
 

@@ -233,3 +233,33 @@ func (w wrapped) Error() string { return "context: " + w.err.Error() }
 func (w wrapped) Unwrap() error { return w.err }
 
 func wrap(err error) error { return wrapped{err} }
+
+// TestHelpAndSuggestions: a mistyped command gets a suggestion; every
+// command lists --help, and --quiet's help speaks of no one command
+// (issue 11 item 11).
+func TestHelpAndSuggestions(t *testing.T) {
+	for args, want := range map[string]string{
+		"conver x":   `unknown command "conver"; did you mean "convert"?`,
+		"verfy x":    `did you mean "verify"?`,
+		"ztoc lst x": `unknown command "lst" for "socify ztoc"; did you mean "list"?`,
+	} {
+		r := runCLI(t, strings.Fields(args)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: want %q: %s", args, want, r)
+		}
+	}
+	if r := runCLI(t, "frobnicate"); strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("a suggestion for a word like no command: %s", r)
+	}
+	for _, cmd := range [][]string{{"convert"}, {"inspect"}, {"verify"}, {"ztoc", "build"}, {"auth", "check"}, {"version"}} {
+		r := runCLI(t, append(cmd, "--help")...)
+		if r.code != 0 || !strings.Contains(r.stdout, "--help, -h") || !strings.Contains(r.stdout, "--quiet") {
+			t.Errorf("%v --help does not list --help and --quiet: %s", cmd, r)
+		}
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.Contains(line, "--quiet") && strings.Contains(line, "convert") {
+				t.Errorf("%v: --quiet's help mentions convert: %s", cmd, line)
+			}
+		}
+	}
+}
