@@ -168,7 +168,15 @@ type convertJSON struct {
 	Digest      string   `json:"digest"`
 	Reference   string   `json:"reference"`
 	ChildTags   []string `json:"childTags"`
-	Conversion  struct {
+	Changed     bool     `json:"changed"`
+	AlreadySoci bool     `json:"alreadySoci"`
+	Write       *struct {
+		BlobsWritten  int   `json:"blobsWritten"`
+		BlobsExisting int   `json:"blobsExisting"`
+		BytesWritten  int64 `json:"bytesWritten"`
+		BytesExisting int64 `json:"bytesExisting"`
+	} `json:"write"`
+	Conversion struct {
 		Platforms []struct {
 			Platform       string `json:"platform"`
 			SourceManifest string `json:"sourceManifest"`
