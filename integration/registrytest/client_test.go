@@ -723,3 +723,43 @@ func TestBlobWriter(t *testing.T) {
 		}
 	})
 }
+
+// A registry-to-registry copy in one stream whose upload breaks: reopen is a Range read of the
+// source (BlobOffset), so the source serves the blob once plus the part the destination lost.
+func TestCopyBlobResumesFromSource(t *testing.T) {
+	ctx := context.Background()
+	src := registrytest.New(t)
+	dst := registrytest.New(t, registrytest.WithBearerToken())
+	b := newBlobSource(t, 3<<20)
+	sref := putBlob(t, src, "from/app", b)
+	const cut = 1<<20 + 3
+	dst.Proxy.Inject(registrytest.Match{Method: http.MethodPatch, Path: registrytest.UploadPath}, registrytest.CutUpload(cut), 1)
+	c, err := registry.NewClient((&recorder{}).opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Proxy.Reset()
+	body, err := c.OpenBlob(ctx, sref, registry.BlobSize(b.desc.Size), registry.VerifyDigest(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	reopen := func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		return c.OpenBlob(ctx, sref, registry.BlobSize(b.desc.Size), registry.BlobOffset(off))
+	}
+	drepo, _ := name.NewRepository(dst.Ref("to/app"))
+	if err := c.Upload(ctx, drepo, b.desc, body, reopen); err != nil {
+		t.Fatal(err)
+	}
+	if !stored(t, dst, "to/app", b) {
+		t.Fatal("blob not stored")
+	}
+	rs := blobRanges(src)
+	if len(rs) != 2 || rs[0] != "" || rs[1] != fmt.Sprintf("bytes=%d-", cut) {
+		t.Fatalf("source requests %q: want the blob, then a Range read from the committed offset", rs)
+	}
+	// The first stream was abandoned mid-way; the source served at most the blob plus the resumed part.
+	if s := src.Proxy.Stats(registrytest.AnyBlobGet); s.BytesOut > 2*b.desc.Size-cut {
+		t.Fatalf("source served %d bytes for a %d-byte blob", s.BytesOut, b.desc.Size)
+	}
+}

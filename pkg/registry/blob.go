@@ -59,6 +59,7 @@ type ReadOption func(*readOptions) error
 
 type readOptions struct {
 	size   int64
+	offset int64
 	verify *bool
 }
 
@@ -70,6 +71,19 @@ func BlobSize(n int64) ReadOption {
 			return fmt.Errorf("BlobSize(%d): negative", n)
 		}
 		r.size = n
+		return nil
+	}
+}
+
+// BlobOffset starts the read at byte off of the blob (a Range request), as Upload's reopen needs.
+// The digest check needs the whole blob, so it is off for such a read; the size is still checked
+// (the stream ends exactly at the blob's end). Reads from an offset use one stream.
+func BlobOffset(off int64) ReadOption {
+	return func(r *readOptions) error {
+		if off < 0 {
+			return fmt.Errorf("BlobOffset(%d): negative", off)
+		}
+		r.offset = off
 		return nil
 	}
 }
@@ -97,6 +111,15 @@ func (c *Client) OpenBlob(ctx context.Context, ref name.Digest, opts ...ReadOpti
 	if ro.verify != nil {
 		verify = *ro.verify
 	}
+	if ro.offset > 0 {
+		if ro.verify != nil && *ro.verify {
+			return nil, fmt.Errorf("blob %s: VerifyDigest(true) with BlobOffset(%d): the digest covers the whole blob", ref, ro.offset)
+		}
+		verify = false
+		if ro.size >= 0 && ro.offset > ro.size {
+			return nil, fmt.Errorf("blob %s: offset %d is past its size %d", ref, ro.offset, ro.size)
+		}
+	}
 	h, err := v1.NewHash(ref.DigestStr())
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", ref, err)
@@ -113,6 +136,7 @@ func (c *Client) OpenBlob(ctx context.Context, ref name.Digest, opts ...ReadOpti
 		url:    u.String(),
 		digest: h,
 		size:   ro.size,
+		off:    ro.offset,
 		o:      c.o,
 	}
 	if verify {
@@ -121,7 +145,12 @@ func (c *Client) OpenBlob(ctx context.Context, ref name.Digest, opts ...ReadOpti
 		}
 		b.hasher = sha256.New()
 	}
-	if c.o.parallel > 1 && b.size >= c.o.parallelAbove && b.size > c.o.chunk {
+	if b.off > 0 && b.off == b.size {
+		// Nothing left to read; asking for it would get 416 Range Not Satisfiable.
+		b.done = true
+		return b, nil
+	}
+	if c.o.parallel > 1 && b.off == 0 && b.size >= c.o.parallelAbove && b.size > c.o.chunk {
 		if err := b.openParallel(); err != nil {
 			return nil, err
 		}
@@ -190,7 +219,7 @@ func OpenBlob(ctx context.Context, ref name.Digest, opts ...Option) (*BlobReader
 // Size is the blob size: from WithSize, else from the first response, else -1.
 func (b *BlobReader) Size() int64 { return b.size }
 
-// Offset is how many bytes Read has returned.
+// Offset is the blob offset of the next byte Read returns (BlobOffset plus what Read returned).
 func (b *BlobReader) Offset() int64 { return b.off }
 
 // Resumes is how many times the read resumed (in any of its parallel requests).
