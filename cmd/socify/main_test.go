@@ -81,7 +81,8 @@ func TestUsageErrors(t *testing.T) {
 		{"missing -o", []string{"ztoc", "build", "layer.tar.gz"}, "-o OUT is required"},
 		{"bad output format", []string{"ztoc", "info", "--output", "yaml", "x"}, "--output must be text or json"},
 		{"bad progress", []string{"ztoc", "info", "--progress", "fancy", "x"}, "--progress must be"},
-		{"negative span", []string{"ztoc", "build", "--span-size", "-1", "l", "-o", "o"}, "--span-size must not be negative"},
+		{"negative span", []string{"ztoc", "build", "--span-size", "-1", "l", "-o", "o"}, "--span-size: span size -1 is not between 1 and 1.0 GiB"},
+		{"zero span", []string{"ztoc", "build", "--span-size", "0", "l", "-o", "o"}, "--span-size: span size 0 is not between"},
 		{"get-file arguments", []string{"ztoc", "get-file", "z", "l"}, "takes ZTOC LAYER PATH"},
 		{"get-file layer on stdin", []string{"ztoc", "get-file", "z", "-", "p"}, "LAYER must be a file"},
 	} {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 	"github.com/urfave/cli/v2"
@@ -62,29 +63,10 @@ EXAMPLES:
    socify ztoc build --span-size 65536 --build-tool-identifier 'AWS SOCI CLI v0.2' layer.tar.gz -o layer.ztoc
    socify ztoc build --uncompressed layer.tar -o - | sha256sum`,
 		Flags: withCommon(
-			&cli.StringFlag{
-				Name:    "out",
-				Aliases: []string{"o"},
-				Usage:   "write the zTOC to `FILE` (- for stdout)",
-				EnvVars: envs("out"),
-			},
-			&cli.Int64Flag{
-				Name:    "span-size",
-				Value:   ztoc.DefaultSpanSize,
-				Usage:   "uncompressed bytes between checkpoints",
-				EnvVars: envs("span-size"),
-			},
-			&cli.StringFlag{
-				Name:    "build-tool-identifier",
-				Value:   defaultBuildToolIdentifier(),
-				Usage:   "identifier written into the zTOC",
-				EnvVars: envs("build-tool-identifier"),
-			},
-			&cli.BoolFlag{
-				Name:    "uncompressed",
-				Usage:   "LAYER is an uncompressed tar, not gzip",
-				EnvVars: envs("uncompressed"),
-			},
+			stringFlag("out", "", "", "write the zTOC to `FILE` (- for stdout)", "o"),
+			sizeFlag("span-size", "", ztoc.DefaultSpanSize, "uncompressed bytes between checkpoints, 1 to 1GiB"),
+			stringFlag("build-tool-identifier", "", defaultBuildToolIdentifier(), "identifier written into the zTOC"),
+			boolFlag("uncompressed", "", "LAYER is an uncompressed tar, not gzip"),
 		),
 		Action: ztocBuild,
 	}
@@ -126,16 +108,14 @@ func ztocBuild(c *cli.Context) error {
 	if out == "" {
 		return usageErrorf("-o OUT is required (-o - writes the zTOC to stdout)")
 	}
-	span := c.Int64("span-size")
-	if span < 0 {
-		return usageErrorf("--span-size must not be negative, got %d", span)
+	// convert's rule for span sizes, the one rule.
+	span := sizeOf(c, "span-size")
+	if err := convert.CheckOptions(convert.WithSpanSize(span)); err != nil {
+		return usageErrorf("--span-size: span size %d is not between 1 and %s", span, units.FormatSize(convert.MaxSpanSize))
 	}
 	compression := ztoc.Gzip
 	if c.Bool("uncompressed") {
 		compression = ztoc.Uncompressed
-		if span == 0 {
-			return usageErrorf("--span-size must be positive for an uncompressed layer")
-		}
 	}
 
 	f, err := os.Open(layer)
