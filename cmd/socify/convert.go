@@ -122,13 +122,9 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 			copts = append(copts, convert.WithCacheStore(convert.NewDirCache(dir)))
 		}
 	}
-	order := location.OrderOnePass
-	switch c.String("archive-order") {
-	case "one-pass":
-	case "soci":
-		order = location.OrderSoci
-	default:
-		return nil, usageErrorf("--archive-order must be one-pass or soci, not %q", c.String("archive-order"))
+	order, err := location.ParseArchiveOrder(c.String("archive-order"))
+	if err != nil {
+		return nil, usageErrorf("--archive-order: %v", err)
 	}
 	ropts, err := registryOptions(c, s)
 	if err != nil {

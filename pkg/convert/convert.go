@@ -1,13 +1,15 @@
 // Package convert turns a container image into a SOCI-enabled image (SOCI
 // index manifest v2), the way `soci convert` does, on go-containerregistry
-// types: the source is a v1.ImageIndex (a lone image is wrapped in an index as
-// soci does, see location.WrapImage) and so is the result, ready for remote.WriteIndex, layout
-// writers or pkg/location sinks.
+// types: the source is a v1.ImageIndex (a lone image is wrapped in an index
+// as soci does, see location.WrapImage) and so is the result, ready for
+// remote.WriteIndex, layout writers or pkg/location sinks.
 //
 // Each layer that qualifies is read once, as a stream, by the zTOC builder,
-// which also checks its size and digest. Layers shared by several platforms
-// are indexed once; layers run in parallel up to WithJobs. Nothing is written
-// to disk except the optional zTOC cache.
+// which also checks its size and digest. With WithLayerTee the destination
+// gets the layer from that same stream (location.NewLayerTee), so a
+// conversion into another registry or a file reads the source once. Layers
+// shared by several platforms are indexed once; layers run in parallel up to
+// WithJobs. Nothing is written to disk except the optional zTOC cache.
 //
 // With WithBuildToolIdentifier(ztoc.SociBuildToolIdentifier) and the same
 // span size, minimum layer size and platforms, the output is byte-identical

@@ -41,6 +41,25 @@ const (
 	OrderSoci
 )
 
+// String is the order's name: "one-pass" or "soci".
+func (o ArchiveOrder) String() string {
+	if o == OrderSoci {
+		return "soci"
+	}
+	return "one-pass"
+}
+
+// ParseArchiveOrder reads an order's name (the CLI's --archive-order).
+func ParseArchiveOrder(s string) (ArchiveOrder, error) {
+	switch s {
+	case "", "one-pass":
+		return OrderOnePass, nil
+	case "soci":
+		return OrderSoci, nil
+	}
+	return 0, fmt.Errorf("archive order %q: want one-pass or soci", s)
+}
+
 // WithArchiveOrder chooses the entry order of oci-archive: destinations.
 func WithArchiveOrder(order ArchiveOrder) Option {
 	return func(o *options) { o.archiveOrder = order }
