@@ -163,10 +163,19 @@ func TestActionSteps(t *testing.T) {
 			t.Errorf("action output %q was not set", name)
 		}
 	}
+	// The archive keeps the source's ref name, so its reference is also its one tag.
+	if want, _ := json.Marshal([]string{outputs["reference"]}); !strings.HasPrefix(outputs["reference"], "oci-archive:"+out+":") || outputs["tags"] != string(want) {
+		t.Errorf("reference output %q, tags output %q", outputs["reference"], outputs["tags"])
+	}
+	if outputs["changed"] != "true" {
+		t.Errorf("changed output %q, want true for a new archive", outputs["changed"])
+	}
 	// The job log and the step summary say what was made, for a person.
 	for _, want := range []string{
 		"socify: oci-archive:" + in + " -> ",
 		"  digest     " + rec.Top.Digest,
+		"  changed    true",
+		"  tags       " + outputs["reference"],
 		"  platform   linux/amd64: SOCI index " + socis[0]["sociIndex"],
 	} {
 		if !strings.Contains(log, want) {
@@ -178,7 +187,8 @@ func TestActionSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"### socify", "| digest | `" + rec.Top.Digest + "` |", "| linux/amd64 | SOCI index `" + socis[0]["sociIndex"] + "` |",
+		"### socify", "| digest | `" + rec.Top.Digest + "` |", "| changed | true |",
+		"| linux/amd64 | SOCI index `" + socis[0]["sociIndex"] + "` |",
 	} {
 		if !strings.Contains(string(summary), want) {
 			t.Errorf("step summary lacks %q:\n%s", want, summary)
@@ -191,6 +201,30 @@ func TestActionSteps(t *testing.T) {
 	}
 	if summary, _ := os.ReadFile(r.ghSumm); !strings.Contains(string(summary), "failed (exit") {
 		t.Errorf("step summary does not report the failure:\n%s", summary)
+	}
+}
+
+// TestWrittenTags: the tags output names what was tagged, as references, and nothing for an
+// image written by digest alone.
+func TestWrittenTags(t *testing.T) {
+	digest := "@sha256:" + strings.Repeat("ab", 32)
+	child := []string{"localhost:5000/app:v1-soci-linux-amd64"}
+	for _, c := range []struct {
+		ref      string
+		children []string
+		want     string
+	}{
+		{"localhost:5000/app:v1-soci" + digest, child, `["localhost:5000/app:v1-soci","localhost:5000/app:v1-soci-linux-amd64"]`},
+		{"localhost:5000/app" + digest, nil, `[]`},
+		{"oci-archive:/tmp/out.tar:latest", nil, `["oci-archive:/tmp/out.tar:latest"]`},
+		{"oci-archive:/tmp/out.tar", nil, `[]`},
+		{"oci:/tmp/layout:v1", nil, `["oci:/tmp/layout:v1"]`},
+		{"", nil, `[]`},
+	} {
+		b, err := json.Marshal(writtenTags(c.ref, c.children))
+		if err != nil || string(b) != c.want {
+			t.Errorf("writtenTags(%q, %v) = %s (%v), want %s", c.ref, c.children, b, err, c.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
@@ -75,7 +76,7 @@ EXAMPLES:
 			stringFlag("archive-order", cat, "one-pass", "entry order of an oci-archive: DST: one-pass (layers first, written as they are indexed; keeps the source's ref name) or soci (soci's exact file, layers read twice)"),
 			stringFlag("tag-template", "Registry destination:", registry.DefaultTagTemplate, "tag for a registry DST given without a tag; {tag} (the source tag, or an archive's or layout's ref name) and {digest} (sha256-<hex>) are replaced"),
 			boolFlag("tag-children", "Registry destination:", "also tag each converted per-platform manifest {tag}-{os}-{arch}[-{variant}] (ECR lifecycle rules and scanning act on tagged manifests)"),
-			boolFlag("github-output", "CI:", "append digest=, source-digest=, reference=, soci-indexes= and changed= to the file named by $GITHUB_OUTPUT"),
+			boolFlag("github-output", "CI:", "append digest=, source-digest=, reference=, soci-indexes=, changed=, tags= and more to the file named by $GITHUB_OUTPUT"),
 		}, prefetchFlags(cat)...), registryFlags()...)...),
 		Action: convertAction,
 	}
@@ -261,8 +262,12 @@ func writeGitHubOutput(out *socify.Result) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "digest=%s\nsource-digest=%s\nreference=%s\nsoci-indexes=%s\nchanged=%t\nalready-soci=%t\ndry-run=%t\nchild-tags=%s\n",
-		out.Digest, out.Conversion.Source.Digest, ref, sj, out.Changed, out.AlreadySoci, out.DryRun, tags)
+	all, err := json.Marshal(writtenTags(ref, out.ChildTags))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "digest=%s\nsource-digest=%s\nreference=%s\nsoci-indexes=%s\nchanged=%t\nalready-soci=%t\ndry-run=%t\nchild-tags=%s\ntags=%s\n",
+		out.Digest, out.Conversion.Source.Digest, ref, sj, out.Changed, out.AlreadySoci, out.DryRun, tags, all)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -270,6 +275,25 @@ func writeGitHubOutput(out *socify.Result) error {
 		return fmt.Errorf("--github-output: %w", err)
 	}
 	return nil
+}
+
+// writtenTags lists the tags a run wrote (a dry run: would write) as references, for the
+// action's tags output: the destination's own (registry/repo:tag, or an archive's or layout's
+// ref name), then the per-platform child tags.
+func writtenTags(ref string, children []string) []string {
+	tags := []string{}
+	if r, err := location.ParseReference(ref); err == nil {
+		bare, _, _ := strings.Cut(r.Ref, "@")
+		switch {
+		case r.Kind == location.Registry:
+			if t, err := name.NewTag(bare, name.StrictValidation); err == nil {
+				tags = append(tags, t.String())
+			}
+		case bare != "":
+			tags = append(tags, strings.TrimSuffix(ref, strings.TrimPrefix(r.Ref, bare)))
+		}
+	}
+	return append(tags, children...)
 }
 
 func printConvertText(t *textWriter, out *socify.Result, quiet bool) {
