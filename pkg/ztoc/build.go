@@ -51,7 +51,9 @@ func Build(ctx context.Context, r io.Reader, opts ...Option) (*Ztoc, error) {
 	}
 	if s.ckpts != nil {
 		z.Checkpoints = make([]byte, s.ckpts.size())
-		s.ckpts.copyTo(z.Checkpoints)
+		if err := s.ckpts.copyTo(z.Checkpoints); err != nil {
+			return nil, err
+		}
 	}
 	return z, nil
 }

@@ -1,10 +1,16 @@
 package ztoc
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/socify/socify/pkg/ztoc/internal/inflate"
 )
 
 // The builder keeps the TOC and the checkpoints in a compact form until they
@@ -26,6 +32,7 @@ const (
 // arena stores records in chunks; a record never straddles two chunks.
 type arena struct {
 	chunks [][]byte
+	chunk  int // largest chunk size, arenaChunk if 0
 }
 
 type arenaPos struct{ chunk, off int }
@@ -40,7 +47,14 @@ type mark struct {
 func (a *arena) add(rec []byte) arenaPos {
 	n := len(a.chunks)
 	if n == 0 || len(a.chunks[n-1])+len(rec) > cap(a.chunks[n-1]) {
-		a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, len(rec))))
+		size := a.chunk
+		if size == 0 {
+			size = arenaChunk
+		}
+		// Small layers get small chunks: sizes double up to the maximum
+		// (new chunks, never copies).
+		size = min(size, 16<<10<<min(n, 16))
+		a.chunks = append(a.chunks, make([]byte, 0, max(size, len(rec))))
 		n++
 	}
 	c := &a.chunks[n-1]
@@ -354,35 +368,76 @@ func typeCode(s string) uint8 {
 	return typOther
 }
 
-// checkpointStore holds the gzip zinfo blob in chunks of whole records.
+// checkpointStore holds the gzip zinfo blob's records until Marshal. Each
+// 32 KiB window is kept deflated (BestSpeed) when that is smaller: the
+// windows are also in the serialized zTOC, and holding them raw as well
+// would make a checkpoint-heavy zTOC cost twice its size at its peak.
+// Deflating a window costs about as much as inflating 100 KiB of the layer.
 type checkpointStore struct {
 	header [12]byte
-	chunks [][]byte
+	a      arena
 	count  int
+	fw     *flate.Writer
+	buf    bytes.Buffer
+	fr     io.ReadCloser
+	rec    []byte
 }
 
-const checkpointsPerChunk = 32
-
 func (s *checkpointStore) add(in, out int64, bits uint8, window []byte) {
-	n := len(s.chunks)
-	if n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
-		s.chunks = append(s.chunks, make([]byte, 0, checkpointsPerChunk*checkpointSize))
-		n++
+	if s.fw == nil {
+		s.fw, _ = flate.NewWriter(nil, flate.BestSpeed)
+		s.a.chunk = 1 << 20 // 31 raw records; a 256 KiB chunk would waste 12%
 	}
-	c := &s.chunks[n-1]
-	*c = binary.LittleEndian.AppendUint64(*c, uint64(in))
-	*c = binary.LittleEndian.AppendUint64(*c, uint64(out))
-	*c = append(*c, bits)
-	*c = append(*c, window...)
+	s.buf.Reset()
+	s.fw.Reset(&s.buf)
+	s.fw.Write(window) // a bytes.Buffer does not fail
+	s.fw.Close()
+	rec := binary.LittleEndian.AppendUint64(s.rec[:0], uint64(in))
+	rec = binary.LittleEndian.AppendUint64(rec, uint64(out))
+	rec = append(rec, bits)
+	if s.buf.Len() < len(window) {
+		rec = binary.LittleEndian.AppendUint32(rec, uint32(s.buf.Len()))
+		rec = append(rec, s.buf.Bytes()...)
+	} else {
+		rec = binary.LittleEndian.AppendUint32(rec, 0)
+		rec = append(rec, window...)
+	}
+	s.a.add(rec)
+	s.rec = rec
 	s.count++
 }
 
 func (s *checkpointStore) size() int { return 12 + s.count*checkpointSize }
 
 // copyTo writes the whole blob into dst, which has size() bytes.
-func (s *checkpointStore) copyTo(dst []byte) {
+func (s *checkpointStore) copyTo(dst []byte) error {
 	n := copy(dst, s.header[:])
-	for _, c := range s.chunks {
-		n += copy(dst[n:], c)
+	c := cursor{a: &s.a}
+	for k := 0; k < s.count; k++ {
+		if c.pos.off == len(s.a.chunks[c.pos.chunk]) {
+			c.pos = arenaPos{c.pos.chunk + 1, 0}
+		}
+		b := s.a.chunks[c.pos.chunk][c.pos.off:]
+		n += copy(dst[n:], b[:17])
+		clen := int(binary.LittleEndian.Uint32(b[17:]))
+		b = b[21:]
+		w := dst[n : n+inflate.WindowSize]
+		if clen == 0 {
+			copy(w, b[:inflate.WindowSize])
+			c.pos.off += 21 + inflate.WindowSize
+		} else {
+			br := bytes.NewReader(b[:clen])
+			if s.fr == nil {
+				s.fr = flate.NewReader(br)
+			} else {
+				s.fr.(flate.Resetter).Reset(br, nil)
+			}
+			if _, err := io.ReadFull(s.fr, w); err != nil {
+				return fmt.Errorf("ztoc: checkpoint %d: restoring its window: %w", k, err)
+			}
+			c.pos.off += 21 + clen
+		}
+		n += inflate.WindowSize
 	}
+	return nil
 }

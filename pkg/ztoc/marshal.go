@@ -88,7 +88,9 @@ func marshal(s *serial) (out []byte, err error) {
 	b.Prep(flatbuffers.SizeUOffsetT, n)
 	dst := b.Bytes[int(b.Head())-n : b.Head()]
 	if s.ckpts != nil {
-		s.ckpts.copyTo(dst)
+		if err := s.ckpts.copyTo(dst); err != nil {
+			return nil, err
+		}
 	} else {
 		copy(dst, s.zinfo)
 	}
