@@ -209,8 +209,8 @@ func (f *Function) HandleSQS(ctx context.Context, batch *events.SQSEvent) events
 			first[key] = s
 		}
 		mu.Unlock()
-		wg.Add(1)
 		if dup {
+			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-s.done
@@ -219,19 +219,30 @@ func (f *Function) HandleSQS(ctx context.Context, batch *events.SQSEvent) events
 			}()
 			continue
 		}
+		// Taken here, in batch order, so that messages start in the order SQS gave them.
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			if acquired {
+				<-sem
+			}
+			s.out = f.deadlineOutcome(ctx, ev)
+			close(s.done)
+			if s.out.retry(&f.cfg) {
+				fail(rec.MessageId)
+			}
+			continue
+		}
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(s.done)
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-			}
-			if ctx.Err() != nil {
-				s.out = f.deadlineOutcome(ctx, ev)
-			} else {
-				s.out = f.Process(ctx, ev)
-				<-sem
-			}
+			s.out = f.Process(ctx, ev)
+			<-sem
 			if s.out.retry(&f.cfg) {
 				fail(rec.MessageId)
 			}
