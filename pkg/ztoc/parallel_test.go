@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
+	"runtime"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/socify/socify/pkg/ztoc"
@@ -213,4 +216,44 @@ func FuzzParallelBuild(f *testing.F) {
 			t.Fatalf("chunk %d:\n parallel:   %s\n sequential: %s", c, got, want)
 		}
 	})
+}
+
+// cancelAfter cancels its context once n bytes have been read.
+type cancelAfter struct {
+	r      *bytes.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		c.cancel()
+	}
+	k, err := c.r.Read(p[:min(len(p), 4096)])
+	c.n -= k
+	return k, err
+}
+
+// TestParallelCancelAndReadError: a parallel build stops with the
+// context's error or the reader's, and leaves no goroutine behind.
+func TestParallelCancelAndReadError(t *testing.T) {
+	layer := fuzzGzip(t, parallelTar(t, 2<<20, 5), 6, "")
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := ztoc.Build(ctx, &cancelAfter{r: bytes.NewReader(layer), n: len(layer) / 2, cancel: cancel}, ztoc.WithWorkers(3), ztoc.WithChunkSize(50000))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled build: %v", err)
+	}
+	boom := errors.New("boom")
+	_, err = ztoc.Build(context.Background(), io.MultiReader(bytes.NewReader(layer[:len(layer)/3]), iotest.ErrReader(boom)), ztoc.WithWorkers(3), ztoc.WithChunkSize(50000))
+	if !errors.Is(err, boom) {
+		t.Fatalf("reader error: %v", err)
+	}
+	for i := 0; i < 100 && runtime.NumGoroutine() > before; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after the builds, %d before", n, before)
+	}
 }
