@@ -77,7 +77,7 @@ func authCheck(c *cli.Context) error {
 		}
 		return withExitCode(exitAuth, err)
 	}
-	if err := s.emit(rep, func(t *textWriter) { printAuthText(t, rep) }); err != nil {
+	if err := s.emit(rep, func(t *textWriter) { t.err = rep.WriteText(t.w) }); err != nil {
 		return err
 	}
 	if e := rep.Err(); e != nil {
@@ -88,29 +88,4 @@ func authCheck(c *cli.Context) error {
 		return reportedExit(code, fmt.Errorf("%s: access check failed", rep.Reference))
 	}
 	return nil
-}
-
-func printAuthText(t *textWriter, r *socify.AccessReport) {
-	t.printf("registry     %s\n", r.Registry)
-	t.printf("credentials  %s: %s\n", r.Credentials, r.Detail)
-	for _, sk := range r.Skipped {
-		t.printf("             (skipped %s)\n", sk)
-	}
-	line := func(what string, a *socify.AccessResult) {
-		switch {
-		case a.OK && a.Message != "":
-			t.printf("%-12s ok (%s)\n", what, a.Message)
-		case a.OK:
-			t.printf("%-12s ok\n", what)
-		default:
-			t.printf("%-12s FAILED: %s\n", what, a.Message)
-			if a.Hint != "" {
-				t.printf("%-12s hint: %s\n", "", a.Hint)
-			}
-		}
-	}
-	line("pull", &r.Pull)
-	if r.Push != nil {
-		line("push", r.Push)
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/socify/socify/pkg/convert"
@@ -429,7 +428,7 @@ func ztocGetFile(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", zpath, err)
 	}
-	name, err := resolveTOCName(r, path)
+	name, err := r.Resolve(path)
 	if err != nil {
 		return err
 	}
@@ -456,18 +455,4 @@ func ztocGetFile(c *cli.Context) error {
 			t.printf("%s: %s (%d bytes, %s)\n", out, name, n, rep.Digest)
 		}
 	})
-}
-
-// resolveTOCName finds the TOC entry for path, accepting "/etc/x", "./etc/x"
-// and "etc/x" for the same entry, since layers differ in how they spell
-// names and users rarely know which form a layer uses.
-func resolveTOCName(r *ztoc.Reader, path string) (string, error) {
-	bare := strings.TrimPrefix(strings.TrimLeft(path, "/"), "./")
-	for _, cand := range []string{path, bare, "./" + bare, "/" + bare} {
-		if _, err := r.Lookup(cand); err == nil {
-			return cand, nil
-		}
-	}
-	_, err := r.Lookup(path)
-	return "", err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +28,35 @@ type AccessReport struct {
 	Push        *AccessResult `json:"push,omitempty"`
 
 	pullErr, pushErr error
+}
+
+// WriteText writes the report for a person: the credentials, then one line
+// per check, with the registry's hint when one failed.
+func (r *AccessReport) WriteText(w io.Writer) error {
+	t := &textWriter{w: w}
+	t.printf("registry     %s\n", r.Registry)
+	t.printf("credentials  %s: %s\n", r.Credentials, r.Detail)
+	for _, sk := range r.Skipped {
+		t.printf("             (skipped %s)\n", sk)
+	}
+	line := func(what string, a *AccessResult) {
+		switch {
+		case a.OK && a.Message != "":
+			t.printf("%-12s ok (%s)\n", what, a.Message)
+		case a.OK:
+			t.printf("%-12s ok\n", what)
+		default:
+			t.printf("%-12s FAILED: %s\n", what, a.Message)
+			if a.Hint != "" {
+				t.printf("%-12s hint: %s\n", "", a.Hint)
+			}
+		}
+	}
+	line("pull", &r.Pull)
+	if r.Push != nil {
+		line("push", r.Push)
+	}
+	return t.err
 }
 
 // AccessResult is the outcome of one access check.

@@ -243,6 +243,20 @@ func ModeString(typ string, mode int64) string {
 	return string(b[:])
 }
 
+// Resolve finds the TOC entry for path, accepting "/etc/x", "./etc/x" and
+// "etc/x" for the same entry, since layers differ in how they spell names
+// and users rarely know which form a layer uses.
+func (r *Reader) Resolve(path string) (string, error) {
+	bare := strings.TrimPrefix(strings.TrimLeft(path, "/"), "./")
+	for _, cand := range []string{path, bare, "./" + bare, "/" + bare} {
+		if _, err := r.Lookup(cand); err == nil {
+			return cand, nil
+		}
+	}
+	_, err := r.Lookup(path)
+	return "", err
+}
+
 // NotZtoc says what b is when it is plainly not a zTOC (a tar archive, a
 // gzip stream), so that a zTOC reader can answer better than "malformed
 // flatbuffer". It returns "" when b may be a zTOC.
