@@ -155,12 +155,13 @@ func run(b *testing.B, largest, total int64, memMB int) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer em.Stop()
 	cg, limit, err := confine(em.Cmd.Process.Pid, memMB)
 	if err != nil {
+		em.Stop()
 		return nil, err
 	}
-	defer cg.remove()
+	// A cgroup can only be removed once its processes are gone.
+	defer func() { em.Stop(); cg.remove() }()
 	res.Limit = limit
 
 	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
