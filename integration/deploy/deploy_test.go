@@ -446,3 +446,38 @@ func TestDriftIsCaught(t *testing.T) {
 		})
 	}
 }
+
+// TestDocParameters: docs/fleet.md's parameter table names every parameter pair with the
+// default the templates declare.
+func TestDocParameters(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][2]string{} // CloudFormation name -> Terraform name, default
+	for _, line := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		cfn := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		rows[cfn] = [2]string{strings.Trim(strings.TrimSpace(cells[2]), "`"), strings.Trim(strings.TrimSpace(cells[3]), "`")}
+	}
+	for _, p := range params {
+		row, ok := rows[p.cfn]
+		if !ok {
+			t.Errorf("docs/fleet.md's parameter table lacks %s", p.cfn)
+			continue
+		}
+		want := fmt.Sprint(defaults[p.cfn])
+		if l, ok := defaults[p.cfn].([]string); ok {
+			want = strings.Join(l, ",")
+		}
+		if want == "" {
+			want = "empty"
+		}
+		if row[0] != p.tf || row[1] != want {
+			t.Errorf("docs/fleet.md: %s row says %s, default %q; the templates: %s, default %q", p.cfn, row[0], row[1], p.tf, want)
+		}
+	}
+}
