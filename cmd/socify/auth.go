@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/pkg/registry"
 	"github.com/socify/socify/pkg/socify"
 )
 
@@ -13,12 +14,13 @@ func authCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "auth",
 		Usage: "registry credentials",
-		Description: `socify finds registry credentials itself, in this order: --username with
---password-stdin (or $SOCIFY_PASSWORD) for the registries named on the
-command line; Amazon ECR tokens from your AWS credentials (environment,
---aws-profile, SSO, web identity / GitHub OIDC, container and instance
-roles); then ~/.docker/config.json and its credential helpers. The first that
-applies wins.
+		Description: registry.CredentialOrder + `
+
+Explicit credentials apply to the registries named on the command line (the
+password from --password-stdin or $SOCIFY_PASSWORD). The AWS credentials come
+from the SDK's chain: environment, --aws-profile, SSO, web identity / GitHub
+OIDC, container and instance roles. The docker configuration is
+$DOCKER_CONFIG/config.json or ~/.docker/config.json.
 
 EXAMPLES:
    socify auth check 123456789012.dkr.ecr.us-east-1.amazonaws.com/app`,

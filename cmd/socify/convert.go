@@ -68,7 +68,7 @@ EXAMPLES:
 			listFlag("optimizations", nil, cat, "soci optimizations; the only one is xattr (mark layers without extended attributes)"),
 			jobsFlag(cat, "layers indexed at the same time"),
 			&cli.StringFlag{Name: "cache-dir", Category: cat, Usage: "keep zTOCs in `DIR` so that layers converted before are not read again",
-				DefaultText: "<user cache dir>/socify/ztoc", EnvVars: envs("cache-dir")},
+				DefaultText: "~/.cache/socify/ztoc ($XDG_CACHE_HOME on Linux, ~/Library/Caches on macOS, %LocalAppData% on Windows)", EnvVars: envs("cache-dir")},
 			boolFlag("no-cache", cat, "do not read or write the zTOC cache"),
 			boolFlag("allow-empty", cat, "when no layer qualifies, write the image unchanged (re-encoded) instead of failing with exit code 4"),
 			boolFlag("in-place", cat, "add the result to the oci: source layout itself, writing only the new blobs"),

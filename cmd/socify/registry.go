@@ -18,7 +18,7 @@ import (
 func registryFlags() []cli.Flag {
 	const cat = "Registry access:"
 	return []cli.Flag{
-		stringFlag("username", cat, "", "registry user name for the registries named on the command line; the password comes from --password-stdin or $SOCIFY_PASSWORD"),
+		stringFlag("username", cat, "", "registry user name for the registries named on the command line, first in the credential chain ('socify auth --help' gives the order); the password comes from --password-stdin or $SOCIFY_PASSWORD"),
 		boolFlag("password-stdin", cat, "read the registry password (or token) from stdin"),
 		stringFlag("aws-profile", cat, "", "AWS shared-config or SSO profile for Amazon ECR (default: the SDK's chain: environment, web identity, container and instance roles)"),
 		stringFlag("aws-region", cat, "", "AWS region for the credential chain (ECR tokens are always requested in the registry's own region)"),

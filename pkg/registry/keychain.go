@@ -9,14 +9,18 @@ import (
 	"github.com/socify/socify/pkg/ecr"
 )
 
-// CredentialOrder is the one statement of the default credential chain; the CLI's --help,
-// docs/usage.md and docs/ecr.md quote it word for word (a test checks the documents).
+// CredentialOrder is the one statement of the default credential chain; the CLI's --help
+// (socify auth), docs/usage.md, docs/ecr.md and the godoc of WithDefaultKeychain here and in
+// pkg/socify quote it word for word (cmd/socify's docs tests check every one).
 const CredentialOrder = "Credentials are tried in this order: explicit credentials (--username with --password-stdin, or WithCredentials), then Amazon ECR (a GetAuthorizationToken token from the AWS credential chain, for ECR hosts only), then the docker configuration and its credential helpers; the first that has credentials for a registry is used, otherwise access is anonymous."
 
-// WithDefaultKeychain authenticates with socify's default credential chain. CredentialOrder
-// states its order: explicit credentials given with WithCredentials, then Amazon ECR (an
-// ecr.Keychain built with ecrOpts: profile, region, endpoints, token events), then the docker
-// configuration and credential helpers (authn.DefaultKeychain). A keychain that applies but
+// WithDefaultKeychain authenticates with socify's default credential chain (CredentialOrder).
+// Credentials are tried in this order: explicit credentials (--username with --password-stdin,
+// or WithCredentials), then Amazon ECR (a GetAuthorizationToken token from the AWS credential
+// chain, for ECR hosts only), then the docker configuration and its credential helpers; the
+// first that has credentials for a registry is used, otherwise access is anonymous. The ECR link
+// is an ecr.Keychain built with ecrOpts (profile, region, endpoints, token events), the docker
+// one authn.DefaultKeychain. A keychain that applies but
 // fails (AWS credentials without ecr:GetAuthorizationToken) stops the search rather than silently
 // falling back to other credentials. Exclusive with WithAuth and WithKeychain.
 func WithDefaultKeychain(ecrOpts ...ecr.Option) Option {

@@ -182,10 +182,13 @@ func WithLocationOptions(opts ...location.Option) Option {
 }
 
 // WithDefaultKeychain configures the default credential chain, which is
-// used unless WithKeychain replaces it. In this order, the first that
-// applies wins: explicit credentials (WithCredentials), then Amazon ECR
-// tokens from the AWS credentials (ecrOpts: profile, region, ...), then the
-// docker configuration and its credential helpers.
+// used unless WithKeychain replaces it; ecrOpts (profile, region, ...)
+// configure its Amazon ECR link. Credentials are tried in this order:
+// explicit credentials (--username with --password-stdin, or
+// WithCredentials), then Amazon ECR (a GetAuthorizationToken token from the
+// AWS credential chain, for ECR hosts only), then the docker configuration
+// and its credential helpers; the first that has credentials for a registry
+// is used, otherwise access is anonymous.
 func WithDefaultKeychain(ecrOpts ...ecr.Option) Option {
 	return func(o *options) error {
 		o.ecr = append(o.ecr, ecrOpts...)
