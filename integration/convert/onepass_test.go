@@ -3,6 +3,7 @@ package convert_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func onePassConvert(t *testing.T, src, dst string, tee bool, opts []convert.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	lopts := []location.Option{location.WithRemoteOptions(client.RemoteOptions(ctx)...)}
+	lopts := []location.Option{location.WithRemoteOptions(client.RemoteOptions(ctx)...), uploadsOf(client)}
 	s, err := location.Open(ctx, location.MustParseReference(src), lopts...)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +139,19 @@ func onePassConvert(t *testing.T, src, dst string, tee bool, opts []convert.Opti
 		t.Fatal(err)
 	}
 	return rep, res
+}
+
+// uploadsOf is how pkg/socify lets sinks upload through its client.
+func uploadsOf(c *registry.Client) location.Option {
+	return location.WithUploads(location.Uploads{
+		Exists: c.Exists,
+		Upload: func(ctx context.Context, repo name.Repository, desc v1.Descriptor, body io.Reader, reopen func(context.Context, int64) (io.ReadCloser, error)) error {
+			return c.Upload(ctx, repo, desc, body, reopen)
+		},
+		OpenAt: func(ctx context.Context, ref name.Digest, off int64) (io.ReadCloser, error) {
+			return c.OpenBlob(ctx, ref, registry.BlobOffset(off), registry.VerifyDigest(false))
+		},
+	})
 }
 
 func onePassOpts() []convert.Option {
@@ -266,25 +280,35 @@ func TestWarmCacheMovesNoLayers(t *testing.T) {
 }
 
 // TestUploadFailureMidStream: the destination breaks the first layer upload
-// half way. The conversion goes on, the layer is uploaded again by Write,
-// the image is complete and correct, and the tag moves after every blob.
+// half way. The conversion goes on while the upload resumes from what the
+// registry committed, reading only the rest of the layer again from the
+// source (Range); the image is complete and correct, and the tag moves after
+// every blob.
 func TestUploadFailureMidStream(t *testing.T) {
 	for _, fault := range []struct {
 		name   string
 		action registrytest.Action
+		// extra bounds what the source serves beyond the unique blobs: the
+		// part of the layer the registry lost, read again with Range.
+		extra int64
 	}{
-		{"cut upload", registrytest.CutUpload(1 << 20)},
-		{"reset", registrytest.Reset()},
-		{"server error", registrytest.Fail(500)},
+		{"cut upload", registrytest.CutUpload(1 << 20), 2<<20 + 64<<10},
+		{"reset", registrytest.Reset(), 3<<20 + 64<<10},
+		{"server error", registrytest.Fail(500), 3<<20 + 64<<10},
 	} {
 		t.Run(fault.name, func(t *testing.T) {
 			src := registrytest.New(t)
 			dst := registrytest.New(t)
-			pushOnePassImage(t, src, "app:v1")
+			unique := pushOnePassImage(t, src, "app:v1")
 			inj := dst.Proxy.Inject(registrytest.Match{Method: "PATCH"}, fault.action, 1)
 			_, res := onePassConvert(t, "docker://"+src.Ref("app:v1"), "docker://"+dst.Ref("app:v1-soci"), true, onePassOpts())
 			if inj.Hits() != 1 {
 				t.Fatalf("fault applied %d times", inj.Hits())
+			}
+			extra := src.Proxy.Stats(registrytest.Any).BytesOut - unique
+			t.Logf("%s: the source served %d bytes beyond the unique blobs (%d)", fault.name, extra, unique)
+			if extra > fault.extra {
+				t.Fatalf("the source served %d bytes more than the blobs, want at most %d", extra, fault.extra)
 			}
 			_, ref := onePassConvert(t, "docker://"+src.Ref("app:v1"), "oci:"+filepath.Join(t.TempDir(), "ref"), false, onePassOpts())
 			if res.Descriptor.Digest != ref.Descriptor.Digest {

@@ -26,7 +26,30 @@ type registryTee struct {
 	once   sync.Once
 	pusher *remote.Pusher
 	err    error
+	// srcRepo is the source's repository when it is a registry: a broken
+	// upload resumes by reading the rest of the layer from there.
+	srcRepo *name.Repository
 }
+
+// Uploads lets the registry sink upload the conversion's layers through
+// socify's registry client (pkg/registry's Client.Exists, Client.Upload and
+// Client.OpenBlob with BlobOffset): when an upload breaks mid-stream, Upload
+// asks the registry what it committed and sends the rest, read from the
+// source registry with a Range request, instead of the sink uploading the
+// whole layer again after the conversion. Fields are funcs so that this
+// package does not depend on pkg/registry.
+type Uploads struct {
+	Exists func(ctx context.Context, repo name.Repository, h v1.Hash) (bool, error)
+	Upload func(ctx context.Context, repo name.Repository, desc v1.Descriptor, body io.Reader, reopen func(ctx context.Context, off int64) (io.ReadCloser, error)) error
+	// OpenAt reads blob ref from byte off on; nil disables resuming from
+	// the source.
+	OpenAt func(ctx context.Context, ref name.Digest, off int64) (io.ReadCloser, error)
+}
+
+// WithUploads makes registry sinks upload in the conversion's pass through u
+// (see Uploads). Without it they use go-containerregistry's upload, and a
+// broken upload is redone by Write.
+func WithUploads(u Uploads) Option { return func(o *options) { o.uploads = u } }
 
 // remoteOptions are the sink's go-containerregistry options plus one
 // Pusher for every upload of this sink (a token and connections reused).
@@ -42,9 +65,14 @@ func (s *registrySink) remoteOptions(ctx context.Context) ([]remote.Option, erro
 
 func (s *registrySink) prepare(_ context.Context, src *Source) (bool, error) {
 	if src.Ref.Kind == Registry {
-		if r, err := name.ParseReference(src.Ref.Ref, s.o.name...); err == nil && r.Context().RegistryStr() == s.ref.Context().RegistryStr() {
+		r, err := name.ParseReference(src.Ref.Ref, s.o.name...)
+		if err == nil && r.Context().RegistryStr() == s.ref.Context().RegistryStr() {
 			// Same registry: layers are mounted across repositories.
 			return false, nil
+		}
+		if err == nil {
+			repo := r.Context()
+			s.rt.srcRepo = &repo
 		}
 	}
 	return true, nil
@@ -55,6 +83,9 @@ func (s *registrySink) prepare(_ context.Context, src *Source) (bool, error) {
 var errBlobExists = errors.New("the destination already has the blob")
 
 func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerWriter, error) {
+	if u := s.o.uploads; u.Upload != nil && u.Exists != nil {
+		return s.teeUpload(ctx, desc, u)
+	}
 	if _, err := s.remoteOptions(ctx); err != nil {
 		return nil, err
 	}
@@ -92,6 +123,9 @@ type uploadWriter struct {
 	done    chan struct{}
 	err     error // the upload's result, set before done is closed
 	existed bool
+	// resumable: the upload may finish from the source after the pipe
+	// broke (Uploads with OpenAt).
+	resumable bool
 }
 
 // Commit ends the stream, which lets the upload send its final request,
@@ -107,11 +141,43 @@ func (w *uploadWriter) Commit() error {
 }
 
 // Abort fails the upload's body: the registry never gets the final PUT, so
-// nothing is committed.
+// nothing is committed. An upload that had already left the pipe to resume
+// from the source (Uploads) goes on, and counts when it succeeds.
 func (w *uploadWriter) Abort(err error) {
 	w.pw.CloseWithError(err)
 	<-w.done
-	w.s.rt.tee.done(w.h, w.existed)
+	w.s.rt.tee.done(w.h, w.existed || (w.resumable && w.err == nil))
+}
+
+// teeUpload uploads through Uploads: the blob is looked for first, and a
+// broken upload resumes from what the registry committed.
+func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uploads) (LayerWriter, error) {
+	repo := s.ref.Context()
+	if ok, err := u.Exists(ctx, repo, desc.Digest); err == nil && ok {
+		return nil, nil
+	}
+	if !s.rt.tee.claim(desc.Digest) {
+		return nil, nil
+	}
+	var reopen func(ctx context.Context, off int64) (io.ReadCloser, error)
+	if src := s.rt.srcRepo; src != nil && u.OpenAt != nil {
+		ref := src.Digest(desc.Digest.String())
+		reopen = func(ctx context.Context, off int64) (io.ReadCloser, error) { return u.OpenAt(ctx, ref, off) }
+	}
+	pr, pw := io.Pipe()
+	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{}), resumable: reopen != nil}
+	go func() {
+		// After a registry failure Upload closes pr and reads the rest
+		// from reopen: the indexer's writes then fail and it goes on alone.
+		err := u.Upload(ctx, repo, desc, pr, reopen)
+		w.err = err
+		if err == nil {
+			err = io.ErrClosedPipe
+		}
+		pr.CloseWithError(err)
+		close(w.done)
+	}()
+	return w, nil
 }
 
 // pipeLayer is a layer whose bytes come from the conversion's stream; it can

@@ -24,6 +24,7 @@ type options struct {
 	progress func(Progress)
 
 	archiveOrder ArchiveOrder
+	uploads      Uploads
 }
 
 func makeOptions(opts []Option) options {

@@ -3,6 +3,7 @@ package socify
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -102,7 +103,23 @@ func (a *access) locationOptions(ctx context.Context, extra ...remote.Option) []
 		location.WithRemoteOptions(a.remoteOptions(ctx, extra...)...),
 		location.WithNameOptions(a.nameOptions()...),
 		location.WithLogger(a.o.log),
+		location.WithUploads(a.uploads()),
 	}, a.o.location...)
+}
+
+// uploads lets registry sinks upload the conversion's layers through the
+// client, resuming a broken upload from the source with a Range read.
+func (a *access) uploads() location.Uploads {
+	c := a.client
+	return location.Uploads{
+		Exists: c.Exists,
+		Upload: func(ctx context.Context, repo name.Repository, desc v1.Descriptor, body io.Reader, reopen func(context.Context, int64) (io.ReadCloser, error)) error {
+			return c.Upload(ctx, repo, desc, body, reopen)
+		},
+		OpenAt: func(ctx context.Context, ref name.Digest, off int64) (io.ReadCloser, error) {
+			return c.OpenBlob(ctx, ref, registry.BlobOffset(off), registry.VerifyDigest(false))
+		},
+	}
 }
 
 // open opens a source; a registry image's layers are read through the
