@@ -163,6 +163,8 @@ func tocToFlatbuffer(b *flatbuffers.Builder, toc *compactTOC) flatbuffers.UOffse
 	offsets := make([]flatbuffers.UOffsetT, toc.n)
 	var xattrs []flatbuffers.UOffsetT
 	var mt []byte
+	var mtSec, mtNsec int64
+	mtValid := false
 	blk := make([]tocEntry, markEvery)
 	for k := len(toc.marks) - 1; k >= 0; k-- {
 		blk = toc.block(k, blk[:markEvery])
@@ -179,7 +181,11 @@ func tocToFlatbuffer(b *flatbuffers.Builder, toc *compactTOC) flatbuffers.UOffse
 			link := b.CreateByteString(m.link)
 			uname := b.CreateByteString(m.uname)
 			gname := b.CreateByteString(m.gname)
-			mt = appendModTime(mt[:0], m.modTime())
+			// Layers tend to give all entries one mtime: format it once.
+			if !mtValid || m.sec != mtSec || m.nsec != mtNsec {
+				mt = appendModTime(mt[:0], m.modTime())
+				mtSec, mtNsec, mtValid = m.sec, m.nsec, true
+			}
 			modTime := b.CreateByteString(mt)
 
 			xattrs = xattrs[:0]
