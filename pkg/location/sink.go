@@ -364,6 +364,14 @@ func (s *layoutSink) Write(ctx context.Context, idx v1.ImageIndex) (*WriteResult
 	if s.lt.tee.running() {
 		return nil, errTeeRunning
 	}
+	// index.json is read and replaced last; a device or FIFO there must fail
+	// the write before any blob is copied, not hang or fail at the end.
+	if _, ok, err := atomicfile.Target(filepath.Join(s.dir, "index.json")); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("index.json: %w", atomicfile.ErrNotRegular)
+		}
+		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
+	}
 	items, err := reachable(ctx, idx)
 	if err != nil {
 		return nil, fmt.Errorf("write oci:%s: %w", s.dir, err)
@@ -453,10 +461,19 @@ func (s *layoutSink) writeBlob(ctx context.Context, it item, res *WriteResult) e
 	return nil
 }
 
+func readRegular(p string) ([]byte, error) {
+	f, err := openRegular(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 func (s *layoutSink) writeIndexJSON(d v1.Descriptor) error {
 	p := filepath.Join(s.dir, "index.json")
 	var top ocispec.Index
-	raw, err := os.ReadFile(p)
+	raw, err := readRegular(p)
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(raw, &top); err != nil {

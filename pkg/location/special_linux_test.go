@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
@@ -68,5 +70,55 @@ func TestArchiveToDevice(t *testing.T) {
 	}
 	if fi, _ := os.Lstat(blob); fi.Mode().Type() != fs.ModeNamedPipe {
 		t.Fatalf("the blob path is now %v", fi.Mode())
+	}
+}
+
+// TestLayoutFIFOIndexJSON: a FIFO where a layout's index.json belongs must
+// fail the write before any blob is copied, and fail opening the layout as a
+// source, instead of blocking forever in open(2) waiting for a writer.
+func TestLayoutFIFOIndexJSON(t *testing.T) {
+	idx, err := random.Index(256, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(lay, "index.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lay, "oci-layout"), []byte(ociLayoutFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 2)
+	go func() {
+		sink, err := NewSink(Reference{Kind: Layout, Path: lay})
+		if err == nil {
+			_, err = sink.Write(ctx, idx)
+		}
+		done <- err
+	}()
+	go func() {
+		src, err := Open(ctx, Reference{Kind: Layout, Path: lay})
+		if err == nil {
+			src.Close()
+		}
+		done <- err
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "regular file") {
+				t.Errorf("a FIFO index.json: got %v, want a not-a-regular-file error", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("blocked on a FIFO index.json")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(lay, "blobs")); err == nil {
+		ents, _ := os.ReadDir(filepath.Join(lay, "blobs"))
+		if len(ents) > 0 {
+			t.Errorf("blobs were written before the index.json check: %v", ents)
+		}
 	}
 }

@@ -66,7 +66,7 @@ func (d dirStore) localPath(h v1.Hash) string {
 }
 
 func (d dirStore) open(h v1.Hash) (io.ReadCloser, error) {
-	f, err := os.Open(d.localPath(h))
+	f, err := openRegular(d.localPath(h))
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", h, err)
 	}
@@ -82,7 +82,22 @@ func (d dirStore) stat(h v1.Hash) (int64, error) {
 }
 
 func (d dirStore) file(name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(d.root, name))
+	return readRegular(filepath.Join(d.root, name))
+}
+
+// openRegular opens a file of a layout directory for reading, refusing
+// anything but a regular file: opening a FIFO blocks until some writer
+// appears, so a layout with a FIFO for index.json or a blob would hang the
+// conversion instead of failing it.
+func openRegular(p string) (*os.File, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %s): an OCI layout holds only regular files", p, fi.Mode().Type())
+	}
+	return os.Open(p)
 }
 
 // tarStore is an OCI layout (or docker save output) inside a tar file,
