@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -79,5 +80,33 @@ func TestPlainTagKeepsTheOriginalImage(t *testing.T) {
 	}
 	if mt := mediaType(child.Context().RepositoryStr() + ":" + child.Identifier()); !mt.IsImage() {
 		t.Errorf("child tag %s is a %s, want an image manifest", out.ChildTags[0], mt)
+	}
+}
+
+// TestTagChildrenWithoutPlatform: an image whose config names no os/arch converts and is tagged;
+// --tag-children leaves its manifest untagged with a warning instead of failing after the push.
+func TestTagChildrenWithoutPlatform(t *testing.T) {
+	reg := registrytest.New(t)
+	img, err := random.Image(1<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(reg.BackendRef("team/noplat:1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	r := mustSucceed(t, "", args("convert", reg.Ref("team/noplat:1.0"), "--min-layer-size", "0", "--tag-children", "--output", "json")...)
+	out := parseConvert(t, r)
+	if d := head(t, reg, "team/noplat:1.0-soci"); d == "" || d != out.Digest {
+		t.Errorf("team/noplat:1.0-soci is %q, want %s", d, out.Digest)
+	}
+	if len(out.ChildTags) != 0 {
+		t.Errorf("child tags %v for a manifest without platform", out.ChildTags)
+	}
+	if !strings.Contains(r.stderr, "not tagged") {
+		t.Errorf("no warning about the untagged manifest:\n%s", r.stderr)
 	}
 }
