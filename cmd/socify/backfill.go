@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/ecr"
 	"github.com/socify/socify/pkg/fleet"
 )
@@ -144,7 +145,7 @@ func backfillAction(c *cli.Context) error {
 	}
 	rep, err := f.Backfill(ctx, o)
 	if rep != nil {
-		if perr := s.emit(rep, func(w *textWriter) { printBackfill(w, rep, o.DryRun) }); perr != nil && err == nil {
+		if perr := s.emit(rep, func(w *textout.Writer) { printBackfill(w, rep, o.DryRun) }); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -157,22 +158,22 @@ func backfillAction(c *cli.Context) error {
 	return rep.Err()
 }
 
-func printBackfill(w *textWriter, rep *fleet.BackfillReport, dryRun bool) {
+func printBackfill(w *textout.Writer, rep *fleet.BackfillReport, dryRun bool) {
 	for _, it := range rep.Items {
 		switch {
 		case it.Error != "":
-			w.printf("%-12s %s: %s\n", "failed", it.Image, it.Error)
+			w.Printf("%-12s %s: %s\n", "failed", it.Image, it.Error)
 		case it.Target != "" && it.Decision == fleet.CodeConvert:
-			w.printf("%-12s %s -> %s\n", it.Decision, it.Image, it.Target)
+			w.Printf("%-12s %s -> %s\n", it.Decision, it.Image, it.Target)
 		default:
-			w.printf("%-12s %s: %s\n", it.Decision, it.Image, it.Reason)
+			w.Printf("%-12s %s: %s\n", it.Decision, it.Image, it.Reason)
 		}
 	}
 	verb := ""
 	if dryRun {
 		verb = " (dry run: nothing written or sent)"
 	}
-	w.printf("%d repositories, %d images%s: %s\n", rep.Repositories, rep.Images, verb, counts(rep.Counts))
+	w.Printf("%d repositories, %d images%s: %s\n", rep.Repositories, rep.Images, verb, counts(rep.Counts))
 }
 
 func counts(m map[string]int) string {

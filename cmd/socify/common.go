@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
+	"github.com/socify/socify/internal/textout"
 )
 
 const (
@@ -129,21 +130,8 @@ func (s *session) close() {
 	}
 }
 
-// textWriter accumulates the first write error so that text reports can be
-// written with plain printf calls.
-type textWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (t *textWriter) printf(format string, args ...any) {
-	if t.err == nil {
-		_, t.err = fmt.Fprintf(t.w, format, args...)
-	}
-}
-
 // emit writes a command's result: v as indented JSON, or the text form.
-func (s *session) emit(v any, text func(*textWriter)) error {
+func (s *session) emit(v any, text func(*textout.Writer)) error {
 	s.close()
 	if s.format == formatJSON {
 		enc := json.NewEncoder(s.stdout)
@@ -154,10 +142,10 @@ func (s *session) emit(v any, text func(*textWriter)) error {
 		}
 		return nil
 	}
-	tw := &textWriter{w: s.stdout}
+	tw := &textout.Writer{W: s.stdout}
 	text(tw)
-	if tw.err != nil {
-		return fmt.Errorf("writing report: %w", tw.err)
+	if tw.Err != nil {
+		return fmt.Errorf("writing report: %w", tw.Err)
 	}
 	return nil
 }

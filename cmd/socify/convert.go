@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
+	"github.com/socify/socify/internal/textout"
 
 	"github.com/socify/socify/internal/units"
 	"github.com/socify/socify/pkg/convert"
@@ -205,7 +206,7 @@ func convertAction(c *cli.Context) error {
 			return err
 		}
 	}
-	return s.emit(out, func(t *textWriter) { printConvertText(t, out, s.quiet) })
+	return s.emit(out, func(t *textout.Writer) { printConvertText(t, out, s.quiet) })
 }
 
 // emptyIndex reports that no layer qualified: one line and the hint once;
@@ -296,16 +297,16 @@ func writtenTags(ref string, children []string) []string {
 	return append(tags, children...)
 }
 
-func printConvertText(t *textWriter, out *socify.Result, quiet bool) {
+func printConvertText(t *textout.Writer, out *socify.Result, quiet bool) {
 	if !quiet {
-		t.err = out.WriteText(t.w)
+		t.Err = out.WriteText(t.W)
 		return
 	}
 	// One line a script can use: the pinned reference for a registry,
 	// otherwise the digest.
 	if strings.Contains(out.Reference, "@") {
-		t.printf("%s\n", out.Reference)
+		t.Printf("%s\n", out.Reference)
 	} else {
-		t.printf("%s\n", out.Digest)
+		t.Printf("%s\n", out.Digest)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/socify/socify/internal/textout"
 )
 
 // version is set at release time with
@@ -77,16 +79,16 @@ EXAMPLES:
 				return err
 			}
 			b := currentBuildInfo()
-			return s.emit(b, func(w *textWriter) {
-				w.printf("socify %s\n", b.Version)
+			return s.emit(b, func(w *textout.Writer) {
+				w.Printf("socify %s\n", b.Version)
 				if b.Commit != "" {
-					w.printf("commit:   %s\n", b.Commit)
+					w.Printf("commit:   %s\n", b.Commit)
 				}
 				if b.Date != "" {
-					w.printf("built:    %s\n", b.Date)
+					w.Printf("built:    %s\n", b.Date)
 				}
-				w.printf("go:       %s\n", b.GoVersion)
-				w.printf("platform: %s\n", b.Platform)
+				w.Printf("go:       %s\n", b.GoVersion)
+				w.Printf("platform: %s\n", b.Platform)
 			})
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
@@ -182,11 +183,11 @@ func ztocBuild(c *cli.Context) error {
 		// stdout carries the zTOC: the report goes to stderr.
 		s.stdout = s.stderr
 	}
-	return s.emit(rep, func(t *textWriter) {
+	return s.emit(rep, func(t *textout.Writer) {
 		if s.quiet {
 			return
 		}
-		t.printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
+		t.Printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
 			displayOut(out), rep.Digest, units.FormatSize(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, units.FormatSize(rep.LayerSize))
 	})
 }
@@ -311,7 +312,7 @@ func ztocInfo(c *cli.Context) error {
 		Ztoc string `json:"ztoc"`
 		*ztoc.Info
 	}{name, info}
-	return s.emit(rep, func(t *textWriter) { t.err = info.WriteText(t.w, name) })
+	return s.emit(rep, func(t *textout.Writer) { t.Err = info.WriteText(t.W, name) })
 }
 
 func ztocListCommand() *cli.Command {
@@ -348,7 +349,7 @@ func ztocList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.emit(z.Entries(), func(t *textWriter) { t.err = z.WriteList(t.w) })
+	return s.emit(z.Entries(), func(t *textout.Writer) { t.Err = z.WriteList(t.W) })
 }
 
 func ztocGetFileCommand() *cli.Command {
@@ -450,9 +451,9 @@ func ztocGetFile(c *cli.Context) error {
 		return nil
 	}
 	rep := getFileReport{Path: path, Name: name, Out: out, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
-	return s.emit(rep, func(t *textWriter) {
+	return s.emit(rep, func(t *textout.Writer) {
 		if !s.quiet {
-			t.printf("%s: %s (%d bytes, %s)\n", out, name, n, rep.Digest)
+			t.Printf("%s: %s (%d bytes, %s)\n", out, name, n, rep.Digest)
 		}
 	})
 }

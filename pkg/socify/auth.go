@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/registry"
 )
@@ -33,22 +34,22 @@ type AccessReport struct {
 // WriteText writes the report for a person: the credentials, then one line
 // per check, with the registry's hint when one failed.
 func (r *AccessReport) WriteText(w io.Writer) error {
-	t := &textWriter{w: w}
-	t.printf("registry     %s\n", r.Registry)
-	t.printf("credentials  %s: %s\n", r.Credentials, r.Detail)
+	t := &textout.Writer{W: w}
+	t.Printf("registry     %s\n", r.Registry)
+	t.Printf("credentials  %s: %s\n", r.Credentials, r.Detail)
 	for _, sk := range r.Skipped {
-		t.printf("             (skipped %s)\n", sk)
+		t.Printf("             (skipped %s)\n", sk)
 	}
 	line := func(what string, a *AccessResult) {
 		switch {
 		case a.OK && a.Message != "":
-			t.printf("%-12s ok (%s)\n", what, a.Message)
+			t.Printf("%-12s ok (%s)\n", what, a.Message)
 		case a.OK:
-			t.printf("%-12s ok\n", what)
+			t.Printf("%-12s ok\n", what)
 		default:
-			t.printf("%-12s FAILED: %s\n", what, a.Message)
+			t.Printf("%-12s FAILED: %s\n", what, a.Message)
 			if a.Hint != "" {
-				t.printf("%-12s hint: %s\n", "", a.Hint)
+				t.Printf("%-12s hint: %s\n", "", a.Hint)
 			}
 		}
 	}
@@ -56,7 +57,7 @@ func (r *AccessReport) WriteText(w io.Writer) error {
 	if r.Push != nil {
 		line("push", r.Push)
 	}
-	return t.err
+	return t.Err
 }
 
 // AccessResult is the outcome of one access check.

@@ -2,11 +2,11 @@ package socify
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/internal/units"
 	"github.com/socify/socify/pkg/convert"
 )
@@ -22,26 +22,26 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // WriteText writes the result for a person: what was read, what each
 // platform and layer became, and what was written.
 func (r *Result) WriteText(w io.Writer) error {
-	t := &textWriter{w: w}
+	t := &textout.Writer{W: w}
 	rep := r.Conversion
-	t.printf("source   %s (%s)\n", r.Source, rep.Source.Digest)
+	t.Printf("source   %s (%s)\n", r.Source, rep.Source.Digest)
 	switch {
 	case r.DryRun:
-		t.printf("result   %s (dry run: nothing written)\n", r.Digest)
+		t.Printf("result   %s (dry run: nothing written)\n", r.Digest)
 	default:
-		t.printf("result   %s\n", r.Reference)
-		t.printf("digest   %s\n", r.Digest)
+		t.Printf("result   %s\n", r.Reference)
+		t.Printf("digest   %s\n", r.Digest)
 	}
-	t.printf("\n")
+	t.Printf("\n")
 	for _, p := range rep.Platforms {
 		switch {
 		case p.SociIndex != "":
-			t.printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform, p.Manifest, "", p.SociIndex)
+			t.Printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform, p.Manifest, "", p.SociIndex)
 		case p.Skipped != "":
-			t.printf("platform %-14s kept as is: %s\n", p.Platform, p.Skipped)
+			t.Printf("platform %-14s kept as is: %s\n", p.Platform, p.Skipped)
 		}
 	}
-	t.printf("\n")
+	t.Printf("\n")
 	for _, l := range rep.Layers {
 		switch l.Status {
 		case convert.LayerIndexed, convert.LayerCached:
@@ -49,31 +49,31 @@ func (r *Result) WriteText(w io.Writer) error {
 			if l.Status == convert.LayerCached {
 				how = "zTOC (cached)"
 			}
-			t.printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), how, ShortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
+			t.Printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), how, ShortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
 		default:
-			t.printf("layer    %s %9s  skipped: %s (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
+			t.Printf("layer    %s %9s  skipped: %s (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
 		}
 		for _, w := range l.Warnings {
-			t.printf("         warning: %s\n", w)
+			t.Printf("         warning: %s\n", w)
 		}
 	}
 	took := time.Duration(rep.Timings.Total).Round(time.Millisecond)
 	if r.AlreadySoci {
-		t.printf("\nthe image is already SOCI-enabled: nothing new (read %s of layers in %s)\n", units.FormatSize(rep.BytesRead), took)
+		t.Printf("\nthe image is already SOCI-enabled: nothing new (read %s of layers in %s)\n", units.FormatSize(rep.BytesRead), took)
 	} else {
-		t.printf("\nread %s of layers, %d new blobs (%s), in %s\n", units.FormatSize(rep.BytesRead), len(rep.NewBlobs), units.FormatSize(rep.BytesWritten), took)
+		t.Printf("\nread %s of layers, %d new blobs (%s), in %s\n", units.FormatSize(rep.BytesRead), len(rep.NewBlobs), units.FormatSize(rep.BytesWritten), took)
 	}
 	if r.Write != nil && r.Write.BytesWritten > 0 {
-		t.printf("wrote %s", units.FormatSize(r.Write.BytesWritten))
+		t.Printf("wrote %s", units.FormatSize(r.Write.BytesWritten))
 		if r.Write.BlobsLinked > 0 {
-			t.printf(" (%d blobs hard-linked)", r.Write.BlobsLinked)
+			t.Printf(" (%d blobs hard-linked)", r.Write.BlobsLinked)
 		}
-		t.printf("\n")
+		t.Printf("\n")
 	}
 	for _, tag := range r.ChildTags {
-		t.printf("tagged   %s\n", tag)
+		t.Printf("tagged   %s\n", tag)
 	}
-	return t.err
+	return t.Err
 }
 
 // ShortDigest abbreviates a digest to its algorithm and 12 hex digits, as
@@ -83,17 +83,4 @@ func ShortDigest(d string) string {
 		return d[:i+13]
 	}
 	return d
-}
-
-// textWriter keeps the first write error so that text reports are plain
-// printf calls.
-type textWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (t *textWriter) printf(format string, args ...any) {
-	if t.err == nil {
-		_, t.err = fmt.Fprintf(t.w, format, args...)
-	}
 }

@@ -1,0 +1,36 @@
+package textout
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+type failAfter struct {
+	n   int
+	out strings.Builder
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("disk full")
+	}
+	f.n--
+	return f.out.Write(p)
+}
+
+// TestFirstErrorKept: after a failed write nothing more is written and the
+// first error is the one reported.
+func TestFirstErrorKept(t *testing.T) {
+	w := &failAfter{n: 1}
+	tw := &Writer{W: w}
+	tw.Printf("a%d ", 1)
+	tw.Printf("b")
+	tw.Printf("c")
+	if got := w.out.String(); got != "a1 " {
+		t.Errorf("wrote %q, want only the first line", got)
+	}
+	if tw.Err == nil || tw.Err.Error() != "disk full" {
+		t.Errorf("Err = %v, want the first write's error", tw.Err)
+	}
+}
