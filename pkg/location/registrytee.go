@@ -105,12 +105,7 @@ func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerW
 			w.existed = true
 			err = errBlobExists
 		}
-		w.err = err
-		if err == nil {
-			err = io.ErrClosedPipe
-		}
-		pr.CloseWithError(err)
-		close(w.done)
+		w.finish(pr, err)
 	}()
 	return w, nil
 }
@@ -126,6 +121,18 @@ type uploadWriter struct {
 	// resumable: the upload may finish from the source after the pipe
 	// broke (Uploads with OpenAt).
 	resumable bool
+}
+
+// finish records the upload's result and unblocks the indexer: a writer
+// still feeding the pipe gets the error (or io.ErrClosedPipe after success)
+// and goes on indexing alone.
+func (w *uploadWriter) finish(pr *io.PipeReader, err error) {
+	w.err = err
+	if err == nil {
+		err = io.ErrClosedPipe
+	}
+	pr.CloseWithError(err)
+	close(w.done)
 }
 
 // Commit ends the stream, which lets the upload send its final request,
@@ -169,13 +176,7 @@ func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uplo
 	go func() {
 		// After a registry failure Upload closes pr and reads the rest
 		// from reopen: the indexer's writes then fail and it goes on alone.
-		err := u.Upload(ctx, repo, desc, pr, reopen)
-		w.err = err
-		if err == nil {
-			err = io.ErrClosedPipe
-		}
-		pr.CloseWithError(err)
-		close(w.done)
+		w.finish(pr, u.Upload(ctx, repo, desc, pr, reopen))
 	}()
 	return w, nil
 }
