@@ -58,6 +58,8 @@ func buildAndRun(m *testing.M) int {
 type function struct {
 	t  *testing.T
 	em *lambdatest.Emulator
+	// invocations counts the invocations answered with 200.
+	invocations int
 }
 
 // startFunction starts the emulator with the function's environment; it stops when the test
@@ -103,7 +105,30 @@ func (f *function) invoke(payload []byte) (int, []byte) {
 	if err != nil {
 		f.t.Fatalf("invoke: %v\n%s", err, f.output())
 	}
+	if status == http.StatusOK {
+		f.invocations++
+		f.awaitLog()
+	}
 	return status, b
+}
+
+// awaitLog waits until the function's log shows the end of every invocation answered so far.
+// The emulator copies the function's output through a pipe of its own, so the answer can come
+// back before the lines written ahead of it arrive; the function's "invocation" line is written
+// last, after every decision and conversion of its invocation.
+func (f *function) awaitLog() {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := len(f.lines("invocation")) + len(f.lines("invocation rejected"))
+		if n >= f.invocations {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("after %d invocations the log shows the end of %d:\n%s", f.invocations, n, f.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // sqsResponse is the function's answer to a batch.

@@ -26,7 +26,8 @@
 // indexed, cached and skipped, bytes read and written, duration, and the error if any. Both
 // kinds of line carry CloudWatch embedded-metric-format metrics ("_aws") for the same figures
 // (namespace SOCIFY_METRICS_NAMESPACE, dimensions Decision and Outcome), so logs and metrics
-// cannot disagree.
+// cannot disagree. Every invocation ends with one line ("msg":"invocation": kind, messages,
+// retried, duration), written after all the others of that invocation.
 //
 // # Failures
 //

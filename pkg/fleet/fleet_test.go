@@ -325,3 +325,52 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("outside Lambda: %d", n)
 	}
 }
+
+// Every invocation, of either kind, ends with one "invocation" line that counts its messages
+// and retries: operators read it per invocation, and the integration harness waits for it
+// before reading the decisions.
+func TestInvokeEndsWithInvocationLine(t *testing.T) {
+	var out bytes.Buffer
+	f, err := New(mustConfig(t), WithLogOutput(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(tag string) map[string]any {
+		return map[string]any{"source": "aws.ecr", "detail-type": "ECR Image Action", "account": "1", "region": "r",
+			"detail": map[string]any{"result": "SUCCESS", "action-type": "PUSH", "repository-name": "app", "image-digest": testDigest, "image-tag": tag}}
+	}
+	body, _ := json.Marshal(ev("1.0-soci"))
+	sqs, _ := json.Marshal(map[string]any{"Records": []map[string]any{
+		{"messageId": "a", "eventSource": "aws:sqs", "body": string(body)},
+		{"messageId": "b", "eventSource": "aws:sqs", "body": "not json"},
+	}})
+	direct, _ := json.Marshal(ev("2.0-soci"))
+	for _, tc := range []struct {
+		name     string
+		payload  []byte
+		kind     string
+		messages float64
+		lines    int
+	}{
+		{"sqs", sqs, "sqs", 2, 3},
+		{"direct", direct, "event", 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out.Reset()
+			if _, err := f.Invoke(context.Background(), tc.payload); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != tc.lines {
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), tc.lines, out.String())
+			}
+			var last map[string]any
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+				t.Fatal(err)
+			}
+			if last["msg"] != "invocation" || last["kind"] != tc.kind || last["messages"] != tc.messages || last["retried"] != 0.0 {
+				t.Errorf("last line %v", last)
+			}
+		})
+	}
+}

@@ -133,6 +133,7 @@ type Response struct {
 // messages to retry (ReportBatchItemFailures); a direct event gets a Response, or an error when
 // it should be retried.
 func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	start := time.Now()
 	inv, err := parseInvocation(payload)
 	if err != nil {
 		f.log.Error("invocation rejected", "error", err.Error())
@@ -141,14 +142,22 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 	ctx, cancel := f.workContext(ctx)
 	defer cancel()
 	if inv.sqs != nil {
-		return f.HandleSQS(ctx, inv.sqs), nil
+		resp := f.HandleSQS(ctx, inv.sqs)
+		f.logInvocation("sqs", len(inv.sqs.Records), len(resp.BatchItemFailures), time.Since(start))
+		return resp, nil
 	}
 	ev, err := ParseEvent(inv.direct)
 	if err != nil {
 		f.logDecision(ImageEvent{}, skip(CodeNotAnImageAction, "%v", err))
+		f.logInvocation("event", 1, 0, time.Since(start))
 		return Response{Decision: CodeNotAnImageAction, Reason: err.Error()}, nil
 	}
 	o := f.Process(ctx, ev)
+	retry := 0
+	if o.Err != nil && o.retry(&f.cfg) {
+		retry = 1
+	}
+	f.logInvocation("event", 1, retry, time.Since(start))
 	resp := Response{Decision: o.Decision.Code, Reason: o.Decision.Reason, Target: o.Target}
 	if o.Result != nil {
 		resp.Digest = o.Result.Digest
