@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
@@ -34,6 +35,20 @@ const onePassMinLayer = 1 << 20
 // returns the sum of its unique blob sizes: layers, configs, manifests and
 // the index.
 func pushOnePassImage(t *testing.T, src *registrytest.Registry, repo string) int64 {
+	t.Helper()
+	idx := onePassIndex(t)
+	ref, err := name.ParseReference(src.BackendRef(repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	return uniqueBlobBytes(t, idx)
+}
+
+// onePassIndex is the two-platform image of the one-pass tests.
+func onePassIndex(t *testing.T) v1.ImageIndex {
 	t.Helper()
 	shared, err := random.Layer(3<<20, types.OCILayer)
 	if err != nil {
@@ -61,18 +76,21 @@ func pushOnePassImage(t *testing.T, src *registrytest.Registry, repo string) int
 		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
-	idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
-	ref, err := name.ParseReference(src.BackendRef(repo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
-		t.Fatal(err)
-	}
-	return uniqueBlobBytes(t, idx)
+	return mutate.IndexMediaType(idx, types.OCIImageIndex)
 }
 
 func uniqueBlobBytes(t *testing.T, idx v1.ImageIndex) int64 {
+	t.Helper()
+	var sum int64
+	for _, n := range blobSizes(t, idx) {
+		sum += n
+	}
+	return sum
+}
+
+// blobSizes maps every blob of idx (the index, its manifests, their configs
+// and layers) to its size.
+func blobSizes(t *testing.T, idx v1.ImageIndex) map[v1.Hash]int64 {
 	t.Helper()
 	seen := map[v1.Hash]int64{}
 	raw, _ := idx.RawManifest()
@@ -91,11 +109,7 @@ func uniqueBlobBytes(t *testing.T, idx v1.ImageIndex) int64 {
 			seen[l.Digest] = l.Size
 		}
 	}
-	var sum int64
-	for _, n := range seen {
-		sum += n
-	}
-	return sum
+	return seen
 }
 
 // onePassConvert converts src into dst as pkg/socify does: one registry
@@ -103,11 +117,16 @@ func uniqueBlobBytes(t *testing.T, idx v1.ImageIndex) int64 {
 // indexer hashes), and, with tee, the sink taking layers in the same pass.
 func onePassConvert(t *testing.T, src, dst string, tee bool, opts []convert.Option, sopts ...location.Option) (*convert.Report, *location.WriteResult) {
 	t.Helper()
-	ctx := context.Background()
 	client, err := registry.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return onePassConvertVia(t, client, src, dst, tee, opts, sopts...)
+}
+
+func onePassConvertVia(t *testing.T, client *registry.Client, src, dst string, tee bool, opts []convert.Option, sopts ...location.Option) (*convert.Report, *location.WriteResult) {
+	t.Helper()
+	ctx := context.Background()
 	lopts := []location.Option{location.WithRemoteOptions(client.RemoteOptions(ctx)...), uploadsOf(client)}
 	s, err := location.Open(ctx, location.MustParseReference(src), lopts...)
 	if err != nil {
@@ -318,6 +337,148 @@ func TestUploadFailureMidStream(t *testing.T) {
 			validateRemote(t, dst.Ref("app:v1-soci"), ref.Descriptor.Digest)
 		})
 	}
+}
+
+// TestUploadFailureMidStreamLocalSource: as TestUploadFailureMidStream, from
+// an oci: layout, an oci-archive: and a docker-archive: source. The upload
+// resumes from the offset the registry committed, reading the rest of the
+// layer from its file or tar member: the destination receives every byte it
+// lacks exactly once (for the broken layer, its size less what the registry
+// kept), the image is the one the conversion made and validates, and the
+// tag moves after every blob.
+func TestUploadFailureMidStreamLocalSource(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	idx := onePassIndex(t)
+	sources := map[string]string{
+		"oci":            "oci:" + filepath.Join(dir, "layout"),
+		"oci-archive":    "oci-archive:" + filepath.Join(dir, "image.tar"),
+		"docker-archive": "docker-archive:" + filepath.Join(dir, "docker.tar"),
+	}
+	for _, kind := range []string{"oci", "oci-archive"} {
+		sink, err := location.NewSink(location.MustParseReference(sources[kind]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sink.Write(ctx, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// docker save holds one image; its layers are stored gzip members
+	// (<hex>.tar.gz), which the source serves as they are.
+	m, _ := idx.IndexManifest()
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tarball.WriteToFile(filepath.Join(dir, "docker.tar"), name.MustParseReference("app:v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"oci", "oci-archive", "docker-archive"} {
+		srcRef := sources[kind]
+		// The conversion's own result, with no registry in the way.
+		_, want := onePassConvert(t, srcRef, "oci:"+filepath.Join(t.TempDir(), "ref"), false, onePassOpts())
+		for _, fault := range []struct {
+			name   string
+			action registrytest.Action
+			kept   int64 // bytes of the broken PATCH the registry keeps
+		}{
+			{"cut upload", registrytest.CutUpload(1 << 20), 1 << 20},
+			{"reset", registrytest.Reset(), 0},
+			{"server error", registrytest.Fail(500), 0},
+		} {
+			t.Run(kind+"/"+fault.name, func(t *testing.T) {
+				dst := registrytest.New(t)
+				inj := dst.Proxy.Inject(registrytest.Match{Method: "PATCH"}, fault.action, 1)
+				var resumes []registry.ResumeEvent
+				client, err := registry.NewClient(registry.WithOnResume(func(e registry.ResumeEvent) { resumes = append(resumes, e) }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, res := onePassConvertVia(t, client, srcRef, "docker://"+dst.Ref("app:v1-soci"), true, onePassOpts())
+				if inj.Hits() != 1 {
+					t.Fatalf("fault applied %d times", inj.Hits())
+				}
+				if res.Descriptor.Digest != want.Descriptor.Digest {
+					t.Fatalf("pushed %s, the conversion makes %s", res.Descriptor.Digest, want.Descriptor.Digest)
+				}
+				assertTagLast(t, dst, "app", "v1-soci")
+				validateRemote(t, dst.Ref("app:v1-soci"), want.Descriptor.Digest)
+				// One resume, in the conversion's pass, from what the registry kept.
+				if len(resumes) != 1 || !resumes[0].Upload || resumes[0].Offset != fault.kept {
+					t.Fatalf("resumes %+v, want one upload resume at offset %d", resumes, fault.kept)
+				}
+				kept := map[v1.Hash]int64{}
+				h, err := v1.NewHash(resumes[0].Digest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept[h] = fault.kept
+				sent := uploadedBytes(t, dst)
+				r, err := name.ParseReference(dst.Ref("app:v1-soci"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pushed, err := remote.Index(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sizes := blobSizes(t, pushed)
+				if _, ok := sent[h]; !ok {
+					t.Fatalf("the broken layer %s was not uploaded through the proxy", h)
+				}
+				for d, n := range sent {
+					size, ok := sizes[d]
+					if !ok {
+						t.Fatalf("uploaded %s, which the image does not hold", d)
+					}
+					if n != size-kept[d] {
+						t.Errorf("blob %s (%d bytes): %d bytes sent after the fault, want %d", d, size, n, size-kept[d])
+					}
+				}
+				t.Logf("%s, %s: broken layer %s resumed at %d, %d bytes sent again", kind, fault.name, h, fault.kept, sent[h])
+			})
+		}
+	}
+}
+
+// uploadedBytes sums, per committed blob, the body bytes of the PATCH
+// requests of its upload session that passed the proxy untouched. A digest
+// committed twice fails the test.
+func uploadedBytes(t *testing.T, reg *registrytest.Registry) map[v1.Hash]int64 {
+	t.Helper()
+	recs := reg.Proxy.Records()
+	session := map[string]v1.Hash{}
+	for _, r := range recs {
+		if r.Method != "PUT" || r.Status != 201 || r.Query.Get("digest") == "" || !strings.Contains(r.Path, "/blobs/uploads/") {
+			continue
+		}
+		h, err := v1.NewHash(r.Query.Get("digest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, o := range session {
+			if o == h {
+				t.Fatalf("blob %s committed twice (%s, %s)", h, p, r.Path)
+			}
+		}
+		session[r.Path] = h
+	}
+	out := map[v1.Hash]int64{}
+	for _, r := range recs {
+		if r.Method != "PATCH" || r.Fault != "" {
+			continue
+		}
+		if h, ok := session[r.Path]; ok {
+			out[h] += r.BytesIn
+		}
+	}
+	for _, h := range session {
+		if _, ok := out[h]; !ok {
+			out[h] = 0
+		}
+	}
+	return out
 }
 
 // assertTagLast checks that nothing was uploaded after the tag was written

@@ -25,31 +25,34 @@ import (
 // (uncompressed layers stay uncompressed, so nothing is recompressed and the
 // layer digests are the config's diff IDs).
 
-func openDockerArchive(ts *tarStore, ref string) (v1.Image, v1.Descriptor, error) {
+// openDockerArchive also returns the store that serves the image's blobs (a
+// broken upload resumes from it): layers are tar members read as stored,
+// never recompressed, so an offset in a layer is an offset in its member.
+func openDockerArchive(ts *tarStore, ref string) (v1.Image, store, v1.Descriptor, error) {
 	mb, err := ts.file("manifest.json")
 	if err != nil {
-		return nil, v1.Descriptor{}, fmt.Errorf("not a docker archive: manifest.json: %w", err)
+		return nil, nil, v1.Descriptor{}, fmt.Errorf("not a docker archive: manifest.json: %w", err)
 	}
 	var m tarball.Manifest
 	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, v1.Descriptor{}, fmt.Errorf("manifest.json: %w", err)
+		return nil, nil, v1.Descriptor{}, fmt.Errorf("manifest.json: %w", err)
 	}
 	e, err := pickDockerImage(m, ref)
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, nil, v1.Descriptor{}, err
 	}
 	cfgName := cleanMember(e.Config)
 	cfg, err := ts.file(cfgName)
 	if err != nil {
-		return nil, v1.Descriptor{}, fmt.Errorf("config %s: %w", e.Config, err)
+		return nil, nil, v1.Descriptor{}, fmt.Errorf("config %s: %w", e.Config, err)
 	}
 	cfgHash, _, err := v1.SHA256(bytes.NewReader(cfg))
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, nil, v1.Descriptor{}, err
 	}
 	cf, err := v1.ParseConfigFile(bytes.NewReader(cfg))
 	if err != nil {
-		return nil, v1.Descriptor{}, fmt.Errorf("config %s: %w", e.Config, err)
+		return nil, nil, v1.Descriptor{}, fmt.Errorf("config %s: %w", e.Config, err)
 	}
 
 	o := &overlayStore{base: ts, mem: map[v1.Hash][]byte{cfgHash: cfg}, alias: map[v1.Hash]string{}}
@@ -69,7 +72,7 @@ func openDockerArchive(ts *tarStore, ref string) (v1.Image, v1.Descriptor, error
 			// keeps the original descriptor, as go-containerregistry does.
 			d, err := fromV1(src)
 			if err != nil {
-				return nil, v1.Descriptor{}, err
+				return nil, nil, v1.Descriptor{}, err
 			}
 			man.Layers = append(man.Layers, d)
 			if _, err := ts.member(cleanMember(lp)); err == nil {
@@ -80,7 +83,7 @@ func openDockerArchive(ts *tarStore, ref string) (v1.Image, v1.Descriptor, error
 		member := cleanMember(lp)
 		r, err := ts.member(member)
 		if err != nil {
-			return nil, v1.Descriptor{}, fmt.Errorf("layer %s: %w", lp, err)
+			return nil, nil, v1.Descriptor{}, fmt.Errorf("layer %s: %w", lp, err)
 		}
 		var head [4]byte
 		n, _ := r.ReadAt(head[:], 0)
@@ -93,23 +96,23 @@ func openDockerArchive(ts *tarStore, ref string) (v1.Image, v1.Descriptor, error
 		}
 		h, err := layerDigest(member, r, compressed, diffID)
 		if err != nil {
-			return nil, v1.Descriptor{}, fmt.Errorf("layer %s: %w", lp, err)
+			return nil, nil, v1.Descriptor{}, fmt.Errorf("layer %s: %w", lp, err)
 		}
 		man.Layers = append(man.Layers, ocispec.Descriptor{MediaType: mt, Digest: digest.Digest(h.String()), Size: r.Size()})
 		o.alias[h] = member
 	}
 	raw, err := json.Marshal(man)
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, nil, v1.Descriptor{}, err
 	}
 	mh, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, nil, v1.Descriptor{}, err
 	}
 	o.mem[mh] = raw
 	d := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: mh, Size: int64(len(raw))}
 	img, err := newLayoutImageFromRaw(o, d, raw)
-	return img, d, err
+	return img, o, d, err
 }
 
 // layerDigest finds a layer's digest without reading it when possible:

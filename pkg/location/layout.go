@@ -190,7 +190,7 @@ func (l *layoutLayer) Digest() (v1.Hash, error)            { return l.desc.Diges
 func (l *layoutLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *layoutLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 func (l *layoutLayer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
-func (l *layoutLayer) Compressed() (io.ReadCloser, error)  { return l.s.open(l.desc.Digest) }
+func (l *layoutLayer) Compressed() (io.ReadCloser, error)  { return l.s.open(l.desc.Digest, 0) }
 
 // BlobPath is the blob's file when the layout is a directory.
 func (l *layoutLayer) BlobPath() string { return l.s.localPath(l.desc.Digest) }

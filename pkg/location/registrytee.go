@@ -29,20 +29,26 @@ type registryTee struct {
 	// srcRepo is the source's repository when it is a registry: a broken
 	// upload resumes by reading the rest of the layer from there.
 	srcRepo *name.Repository
+	// local serves the blobs of a layout, OCI archive or docker archive
+	// source: a broken upload resumes by reading the rest of the layer's
+	// file or tar member from the offset the registry committed.
+	local store
 }
 
 // Uploads lets the registry sink upload the conversion's layers through
 // socify's registry client (pkg/registry's Client.Exists, Client.Upload and
 // Client.OpenBlob with BlobOffset): when an upload breaks mid-stream, Upload
 // asks the registry what it committed and sends the rest, read from the
-// source registry with a Range request, instead of the sink uploading the
-// whole layer again after the conversion. Fields are funcs so that this
-// package does not depend on pkg/registry.
+// source registry with a Range request (or from the layer's file or tar
+// member of a local source), instead of the sink uploading the whole layer
+// again after the conversion. Fields are funcs so that this package does not
+// depend on pkg/registry.
 type Uploads struct {
 	Exists func(ctx context.Context, repo name.Repository, h v1.Hash) (bool, error)
 	Upload func(ctx context.Context, repo name.Repository, desc v1.Descriptor, body io.Reader, reopen func(ctx context.Context, off int64) (io.ReadCloser, error)) error
-	// OpenAt reads blob ref from byte off on; nil disables resuming from
-	// the source.
+	// OpenAt reads blob ref of a registry source from byte off on; nil
+	// disables resuming from a registry source (local sources resume
+	// without it).
 	OpenAt func(ctx context.Context, ref name.Digest, off int64) (io.ReadCloser, error)
 }
 
@@ -75,6 +81,7 @@ func (s *registrySink) prepare(_ context.Context, src *Source) (bool, error) {
 			s.rt.srcRepo = &repo
 		}
 	}
+	s.rt.local = src.store
 	return true, nil
 }
 
@@ -167,9 +174,22 @@ func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uplo
 		return nil, nil
 	}
 	var reopen func(ctx context.Context, off int64) (io.ReadCloser, error)
-	if src := s.rt.srcRepo; src != nil && u.OpenAt != nil {
+	switch src := s.rt.srcRepo; {
+	case src != nil && u.OpenAt != nil:
 		ref := src.Digest(desc.Digest.String())
 		reopen = func(ctx context.Context, off int64) (io.ReadCloser, error) { return u.OpenAt(ctx, ref, off) }
+	case s.rt.local != nil:
+		// What Upload sends from here is checked by the registry against
+		// desc.Digest before it commits, so a file that changed since the
+		// conversion read it is never pushed under the layer's name.
+		local := s.rt.local
+		reopen = func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			rc, err := local.open(desc.Digest, off)
+			if err != nil {
+				return nil, err
+			}
+			return readCloser{ctxReader{ctx, rc}, rc}, nil
+		}
 	}
 	pr, pw := io.Pipe()
 	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{}), resumable: reopen != nil}
@@ -210,3 +230,8 @@ func (l *pipeLayer) Compressed() (io.ReadCloser, error) {
 
 // Close has nothing to release: uploads end with Commit or Abort.
 func (s *registrySink) Close() error { return nil }
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}

@@ -77,7 +77,7 @@ type Source struct {
 	Warnings []string
 
 	closer io.Closer
-	store  store // layouts and archives
+	store  store // layouts and archives: serves blobs by digest
 }
 
 // Close releases the source's files. Values read from it must not be used
@@ -124,7 +124,7 @@ func Open(ctx context.Context, ref Reference, opts ...Option) (*Source, error) {
 		}
 		src.closer = ts
 		var img v1.Image
-		if img, src.Descriptor, err = openDockerArchive(ts, ref.Ref); err == nil {
+		if img, src.store, src.Descriptor, err = openDockerArchive(ts, ref.Ref); err == nil {
 			err = src.wrap(img)
 		}
 	default:

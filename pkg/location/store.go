@@ -18,8 +18,9 @@ import (
 // store is where a layout keeps its blobs: a directory, a tar file, or
 // (for docker archives) tar members plus documents made in memory.
 type store interface {
-	// open returns the blob's bytes as stored. Not verified.
-	open(h v1.Hash) (io.ReadCloser, error)
+	// open returns the blob's bytes as stored from byte off on (a broken
+	// upload resumes there). Not verified.
+	open(h v1.Hash, off int64) (io.ReadCloser, error)
 	// stat returns the blob's size; a missing blob wraps fs.ErrNotExist.
 	stat(h v1.Hash) (int64, error)
 	// localPath is the blob's file, for hard links ("" when not a file).
@@ -38,7 +39,7 @@ func readBlob(s store, h v1.Hash, limit int64) ([]byte, error) {
 	if size > limit {
 		return nil, fmt.Errorf("blob %s: %d bytes is too large for a JSON document", h, size)
 	}
-	rc, err := s.open(h)
+	rc, err := s.open(h, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -65,12 +66,34 @@ func (d dirStore) localPath(h v1.Hash) string {
 	return filepath.Join(d.root, filepath.FromSlash(blobName(h)))
 }
 
-func (d dirStore) open(h v1.Hash) (io.ReadCloser, error) {
+func (d dirStore) open(h v1.Hash, off int64) (io.ReadCloser, error) {
 	f, err := openRegular(d.localPath(h))
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", h, err)
 	}
+	if off == 0 {
+		return f, nil
+	}
+	fi, err := f.Stat()
+	if err == nil && off > fi.Size() {
+		err = fmt.Errorf("offset %d is past the blob's %d bytes", off, fi.Size())
+	}
+	if err == nil {
+		_, err = f.Seek(off, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
 	return f, nil
+}
+
+// sectionFrom is the part of a tar member from off on.
+func sectionFrom(r *io.SectionReader, h v1.Hash, off int64) (io.ReadCloser, error) {
+	if off < 0 || off > r.Size() {
+		return nil, fmt.Errorf("blob %s: offset %d is outside its %d bytes", h, off, r.Size())
+	}
+	return io.NopCloser(io.NewSectionReader(r, off, r.Size()-off)), nil
 }
 
 func (d dirStore) stat(h v1.Hash) (int64, error) {
@@ -192,12 +215,12 @@ func (s *tarStore) member(name string) (*io.SectionReader, error) {
 	return io.NewSectionReader(s.f, sec.off, sec.size), nil
 }
 
-func (s *tarStore) open(h v1.Hash) (io.ReadCloser, error) {
+func (s *tarStore) open(h v1.Hash, off int64) (io.ReadCloser, error) {
 	r, err := s.member(blobName(h))
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", h, err)
 	}
-	return io.NopCloser(r), nil
+	return sectionFrom(r, h, off)
 }
 
 func (s *tarStore) stat(h v1.Hash) (int64, error) {
@@ -229,16 +252,16 @@ type overlayStore struct {
 	alias map[v1.Hash]string // blob -> member name
 }
 
-func (o *overlayStore) open(h v1.Hash) (io.ReadCloser, error) {
+func (o *overlayStore) open(h v1.Hash, off int64) (io.ReadCloser, error) {
 	if b, ok := o.mem[h]; ok {
-		return io.NopCloser(bytes.NewReader(b)), nil
+		return sectionFrom(io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), h, off)
 	}
 	if m, ok := o.alias[h]; ok {
 		r, err := o.base.member(m)
 		if err != nil {
 			return nil, fmt.Errorf("blob %s: %w", h, err)
 		}
-		return io.NopCloser(r), nil
+		return sectionFrom(r, h, off)
 	}
 	return nil, fmt.Errorf("blob %s: %w", h, fs.ErrNotExist)
 }

@@ -53,7 +53,7 @@ func TestTarStoreIndexesInPlace(t *testing.T) {
 		if err != nil || n != int64(len(tc.want)) {
 			t.Fatalf("stat %s: %d %v", tc.h, n, err)
 		}
-		rc, err := s.open(tc.h)
+		rc, err := s.open(tc.h, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestTarStoreIndexesInPlace(t *testing.T) {
 	if _, err := s.stat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("stat of a missing blob: %v", err)
 	}
-	if _, err := s.open(missing); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.open(missing, 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("open of a missing blob: %v", err)
 	}
 }
@@ -90,5 +90,72 @@ func TestReadBlobChecksDigest(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "blobs", "sha256", h.Hex), []byte("{}"), 0o644)
 	if _, err := readBlob(dirStore{root: dir}, h, 100); err == nil || !strings.Contains(err.Error(), "content has digest") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestStoreOpenAtOffset: every store serves a blob from an offset (what a
+// broken upload resumes from), the end of the blob included, and refuses an
+// offset past it.
+func TestStoreOpenAtOffset(t *testing.T) {
+	blob := bytes.Repeat([]byte("abcdefghij"), 10_000)
+	h, _, _ := v1.SHA256(bytes.NewReader(blob))
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", h.Hex), blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	// A member before the blob, so that its section does not start at 0.
+	for _, m := range []struct {
+		name string
+		b    []byte
+	}{{"oci-layout", []byte(ociLayoutFile)}, {"blobs/sha256/" + h.Hex, blob}, {"layer.tar", blob}} {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Typeflag: tar.TypeReg, Size: int64(len(m.b)), Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(m.b)
+	}
+	tw.Close()
+	p := filepath.Join(t.TempDir(), "a.tar")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := openTarStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	hMem, _, _ := v1.SHA256(bytes.NewReader(blob[:500]))
+	stores := []struct {
+		name string
+		s    store
+		h    v1.Hash
+		want []byte
+	}{
+		{"directory", dirStore{root: dir}, h, blob},
+		{"tar", ts, h, blob},
+		{"docker archive member", &overlayStore{base: ts, alias: map[v1.Hash]string{h: "layer.tar"}}, h, blob},
+		{"docker archive document", &overlayStore{base: ts, mem: map[v1.Hash][]byte{hMem: blob[:500]}}, hMem, blob[:500]},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			n := int64(len(st.want))
+			for _, off := range []int64{0, 1, 499, n - 1, n} {
+				rc, err := st.s.open(st.h, off)
+				if err != nil {
+					t.Fatalf("offset %d: %v", off, err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, st.want[off:]) {
+					t.Fatalf("offset %d: %d bytes (%v), want the %d from there", off, len(got), err, n-off)
+				}
+			}
+			if rc, err := st.s.open(st.h, n+1); err == nil {
+				rc.Close()
+				t.Fatalf("offset %d of a %d-byte blob opened", n+1, n)
+			}
+		})
 	}
 }
