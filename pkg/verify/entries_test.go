@@ -115,7 +115,12 @@ func TestSparseFileOverlap(t *testing.T) {
 	rep, err := Verify(context.Background(), converted(t, src).index())
 	must(t, err)
 	l := rep.Image.Platforms[0].Layers[0]
-	if rep.OK() || l.Lazy || l.NoZtoc != ReasonInvalidZtoc || len(problemsOf(rep.Errors(), CheckTOCOverlap)) != 1 {
+	overlap := problemsOf(rep.Errors(), CheckTOCOverlap)
+	if rep.OK() || l.Lazy || l.NoZtoc != ReasonInvalidZtoc || len(overlap) != 1 {
 		t.Fatalf("want a toc-overlap error and the layer not lazy:\n%s", dump(rep.Problems()))
+	}
+	// The error names the sparse file as the cause, not only the entry it runs into.
+	if msg := overlap[0].Message; !strings.Contains(msg, "sparse file") {
+		t.Errorf("the overlap error does not name the sparse file as the cause: %s", msg)
 	}
 }

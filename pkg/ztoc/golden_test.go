@@ -200,8 +200,9 @@ func TestUnmarshalTOCOrderAndOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ztoc.Unmarshal(b); !errors.Is(err, ztoc.ErrInvalidTOCEntry) {
-		t.Errorf("overlapping entries: err = %v, want ErrInvalidTOCEntry", err)
+	_, err = ztoc.Unmarshal(b)
+	if !errors.Is(err, ztoc.ErrInvalidTOCEntry) || !strings.Contains(err.Error(), `"second"`) || !strings.Contains(err.Error(), `previous entry "first"`) || strings.Contains(err.Error(), "sparse") {
+		t.Errorf("overlapping entries: err = %v, want ErrInvalidTOCEntry naming both entries", err)
 	}
 }
 

@@ -333,7 +333,14 @@ func sortTOC(toc []FileMetadata) error {
 	for i := range toc {
 		e := &toc[i]
 		if next > e.UncompressedOffset {
-			return fmt.Errorf("%w: entry %q at offset %d overlaps the previous entry (ends at %d)", ErrInvalidTOCEntry, e.Name, e.UncompressedOffset, next)
+			prev := &toc[i-1]
+			why := ""
+			if prev.Sparse() {
+				// The common real cause: soci records a sparse file's logical size over
+				// its packed data, so the file seems to run into the next entry.
+				why = ": it is a sparse file, whose logical size the zTOC records over its packed data; rewrite the layer without sparse files"
+			}
+			return fmt.Errorf("%w: entry %q at offset %d overlaps the previous entry %q (data [%d, %d))%s", ErrInvalidTOCEntry, e.Name, e.UncompressedOffset, prev.Name, prev.UncompressedOffset, next, why)
 		}
 		e.TarHeaderOffset = next
 		next = alignToTarBlock(e.UncompressedOffset + e.UncompressedSize)
