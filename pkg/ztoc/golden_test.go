@@ -366,3 +366,17 @@ func TestZtocDiffNamesField(t *testing.T) {
 		}
 	}
 }
+
+// A zTOC is read from its bytes only, never from the capacity behind them: a cut zTOC whose
+// slice still has the rest of the bytes in its capacity (a reused buffer, a fuzzer's shared
+// memory) fails exactly as a copy of the cut does, at every cut.
+func TestUnmarshalIgnoresCapacity(t *testing.T) {
+	full := smallZtoc(t)
+	for n := 8; n < len(full); n++ {
+		inPlace, errInPlace := ztoc.Unmarshal(full[:n])
+		copied, errCopied := ztoc.Unmarshal(append([]byte(nil), full[:n]...)[:n:n])
+		if fmt.Sprint(errInPlace) != fmt.Sprint(errCopied) || (inPlace == nil) != (copied == nil) {
+			t.Fatalf("cut at %d of %d: in place %v, copied %v", n, len(full), errInPlace, errCopied)
+		}
+	}
+}

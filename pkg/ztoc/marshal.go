@@ -257,6 +257,10 @@ func Unmarshal(buf []byte) (z *Ztoc, err error) {
 	if len(buf) < 8 {
 		return nil, fmt.Errorf("cannot unmarshal ztoc: %d bytes is too short", len(buf))
 	}
+	// flatbuffers slices offsets read from the data; a slice of buf reaches up to its
+	// capacity, so a malformed zTOC in a larger buffer (a fuzzer's shared memory, a
+	// bytes.Buffer) would read whatever lies beyond it instead of failing.
+	buf = buf[:len(buf):len(buf)]
 	root := fbs.GetRootAsZtoc(buf, 0)
 	z = &Ztoc{
 		Version:                 string(root.Version()),

@@ -91,7 +91,7 @@ func (z *Ztoc) TarZinfo() (t TarZinfo, err error) {
 	if len(z.Checkpoints) < 8 {
 		return t, fmt.Errorf("ztoc: tar zinfo of %d bytes is too short", len(z.Checkpoints))
 	}
-	f := zfbs.GetRootAsTarZinfo(z.Checkpoints, 0)
+	f := zfbs.GetRootAsTarZinfo(z.Checkpoints[:len(z.Checkpoints):len(z.Checkpoints)], 0) // see Unmarshal
 	return TarZinfo{Version: f.Version(), SpanSize: f.SpanSize(), Size: f.Size()}, nil
 }
 
