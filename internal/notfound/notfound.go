@@ -2,7 +2,7 @@
 // have it", shared by the converter, the sinks, pkg/socify and pkg/fleet: a
 // missing file (fs.ErrNotExist, layouts and archives), a registry 404 (a
 // HEAD answer has no body to say what is missing), or a registry error code
-// that names missing content.
+// that names missing content, or an Amazon ECR API error that does.
 package notfound
 
 import (
@@ -20,6 +20,15 @@ func Is(err error) bool {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return true
+	}
+	// aws-sdk-go-v2 (smithy) API errors implement ErrorCode; matching the interface keeps this
+	// package free of the SDK.
+	var ae interface{ ErrorCode() string }
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "RepositoryNotFoundException", "ImageNotFoundException":
+			return true
+		}
 	}
 	var te *transport.Error
 	if !errors.As(err, &te) {

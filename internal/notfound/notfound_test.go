@@ -23,6 +23,10 @@ func TestIs(t *testing.T) {
 		{"name unknown", &transport.Error{StatusCode: http.StatusBadRequest, Errors: []transport.Diagnostic{{Code: transport.NameUnknownErrorCode}}}, true},
 		{"denied", &transport.Error{StatusCode: http.StatusForbidden, Errors: []transport.Diagnostic{{Code: transport.DeniedErrorCode}}}, false},
 		{"server error", &transport.Error{StatusCode: http.StatusInternalServerError}, false},
+		{"ECR repository not found", fmt.Errorf("describe: %w", apiErr("RepositoryNotFoundException")), true},
+		{"ECR image not found", apiErr("ImageNotFoundException"), true},
+		{"ECR throttled", apiErr("ThrottlingException"), false},
+		{"registry.Error wrapping a 404", &wrapped{&transport.Error{StatusCode: http.StatusNotFound}}, true},
 		{"other", errors.New("boom"), false},
 	} {
 		if got := Is(tc.err); got != tc.want {
@@ -30,3 +34,15 @@ func TestIs(t *testing.T) {
 		}
 	}
 }
+
+// apiErr is the shape of an aws-sdk-go-v2 API error.
+type apiErr string
+
+func (e apiErr) Error() string     { return string(e) }
+func (e apiErr) ErrorCode() string { return string(e) }
+
+// wrapped is how pkg/registry's Error keeps the registry's own answer.
+type wrapped struct{ err error }
+
+func (w *wrapped) Error() string { return "mapped: " + w.err.Error() }
+func (w *wrapped) Unwrap() error { return w.err }

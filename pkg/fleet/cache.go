@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/socify/socify/internal/notfound"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/registry"
@@ -77,7 +78,7 @@ func (c *RegistryCache) Get(ctx context.Context, key convert.CacheKey) ([]byte, 
 	ro := c.client.RemoteOptions(ctx)
 	tag := c.tag(key)
 	desc, err := remote.Get(tag, ro...)
-	if isNotFound(err) {
+	if notfound.Is(err) {
 		return nil, meta, false, nil
 	}
 	if err != nil {

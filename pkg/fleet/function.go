@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -18,8 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/socify/socify/internal/notfound"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/ecr"
 	"github.com/socify/socify/pkg/registry"
@@ -383,7 +382,7 @@ func (f *Function) check(ctx context.Context, img *image) (*Decision, error) {
 		return nil, err
 	}
 	t, err := remote.Head(img.target, client.RemoteOptions(ctx)...)
-	if isNotFound(err) {
+	if notfound.Is(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -414,7 +413,7 @@ func (f *Function) checkSource(ctx context.Context, img *image) (*Decision, erro
 		// the target back to an old image.
 		d, err := remote.Head(img.tag, ro...)
 		switch {
-		case isNotFound(err):
+		case notfound.Is(err):
 			s := skip(CodeGone, "tag %s no longer exists", img.tag)
 			return &s, nil
 		case err != nil:
@@ -425,7 +424,7 @@ func (f *Function) checkSource(ctx context.Context, img *image) (*Decision, erro
 		}
 	}
 	desc, err := remote.Get(img.source, ro...)
-	if isNotFound(err) {
+	if notfound.Is(err) {
 		s := skip(CodeGone, "image %s no longer exists", img.source)
 		return &s, nil
 	}
@@ -433,16 +432,6 @@ func (f *Function) checkSource(ctx context.Context, img *image) (*Decision, erro
 		return nil, registry.MapError(err, registry.OpPull, img.source.String())
 	}
 	return sociState(desc.MediaType, desc.Manifest), nil
-}
-
-func isNotFound(err error) bool {
-	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-		// A HEAD answer has no body to carry MANIFEST_UNKNOWN.
-		return true
-	}
-	k := registry.KindOf(err)
-	return k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound
 }
 
 func (f *Function) socifyOptions(client *registry.Client, img *image, extra ...socify.Option) []socify.Option {

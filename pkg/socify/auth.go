@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/socify/socify/internal/notfound"
 	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/location"
 	"github.com/socify/socify/pkg/registry"
@@ -119,7 +118,7 @@ func CheckAccess(ctx context.Context, refArg string, pullOnly bool, opts ...Opti
 	rep := &AccessReport{Reference: ref.String(), Registry: ref.Context().RegistryStr(),
 		Credentials: string(m.Source), Detail: m.Detail, Skipped: m.Skipped}
 	res := a.client.CheckAccess(ctx, ref)
-	if notFound(res.Pull) {
+	if notfound.Is(res.Pull) {
 		// The registry accepted the credentials and looked: the image just
 		// does not exist (yet).
 		msg := ref.String() + " does not exist"
@@ -136,17 +135,4 @@ func CheckAccess(ctx context.Context, refArg string, pullOnly bool, opts ...Opti
 		rep.Push, rep.pushErr = &r, res.Push
 	}
 	return rep, nil
-}
-
-// notFound: a 404 for the manifest. A HEAD response has no body, so the
-// registry cannot say whether the repository or the tag is missing.
-func notFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	if k := registry.KindOf(err); k == registry.KindManifestNotFound || k == registry.KindRepositoryNotFound {
-		return true
-	}
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
