@@ -204,30 +204,6 @@ func TestActionSteps(t *testing.T) {
 	}
 }
 
-// TestWrittenTags: the tags output names what was tagged, as references, and nothing for an
-// image written by digest alone.
-func TestWrittenTags(t *testing.T) {
-	digest := "@sha256:" + strings.Repeat("ab", 32)
-	child := []string{"localhost:5000/app:v1-soci-linux-amd64"}
-	for _, c := range []struct {
-		ref      string
-		children []string
-		want     string
-	}{
-		{"localhost:5000/app:v1-soci" + digest, child, `["localhost:5000/app:v1-soci","localhost:5000/app:v1-soci-linux-amd64"]`},
-		{"localhost:5000/app" + digest, nil, `[]`},
-		{"oci-archive:/tmp/out.tar:latest", nil, `["oci-archive:/tmp/out.tar:latest"]`},
-		{"oci-archive:/tmp/out.tar", nil, `[]`},
-		{"oci:/tmp/layout:v1", nil, `["oci:/tmp/layout:v1"]`},
-		{"", nil, `[]`},
-	} {
-		b, err := json.Marshal(writtenTags(c.ref, c.children))
-		if err != nil || string(b) != c.want {
-			t.Errorf("writtenTags(%q, %v) = %s (%v), want %s", c.ref, c.children, b, err, c.want)
-		}
-	}
-}
-
 // fakeReleases is a local stand-in for https://github.com/socify/socify/releases: /latest
 // redirects the way GitHub does (to /releases/tag/<tag>, or to /releases when nothing is
 // published), and /download/<tag>/<file> serves the given files.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	ecrapi "github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -67,36 +65,6 @@ EXAMPLES:
 	}
 }
 
-// backfillConfig maps the flags onto the function's environment variables, so that one parser
-// validates both.
-func backfillConfig(c *cli.Context) (fleet.Config, error) {
-	vars := map[string]string{
-		fleet.EnvRepositories:        c.String("repositories"),
-		fleet.EnvExcludeRepositories: c.String("exclude-repositories"),
-		fleet.EnvTags:                c.String("tags"),
-		fleet.EnvExcludeTags:         c.String("exclude-tags"),
-		fleet.EnvConvertUntagged:     strconv.FormatBool(c.Bool("convert-untagged")),
-		fleet.EnvTagTemplate:         c.String("tag-template"),
-		fleet.EnvUntaggedTemplate:    c.String("untagged-tag-template"),
-		fleet.EnvTagChildren:         strconv.FormatBool(c.Bool("tag-children")),
-		fleet.EnvCacheRepository:     c.String("cache-repository"),
-		fleet.EnvRegistry:            c.String("registry"),
-		fleet.EnvPlainHTTP:           strconv.FormatBool(c.Bool("plain-http")),
-		fleet.EnvConcurrency:         strconv.Itoa(max(c.Int("concurrency"), 1)),
-		fleet.EnvDeadlineMargin:      "0s",
-	}
-	cfg, err := fleet.FromEnv(func(k string) string { return vars[k] })
-	if err != nil {
-		// Name the flags, not the variables the flags were mapped to.
-		msg := err.Error()
-		for k := range vars {
-			msg = strings.ReplaceAll(msg, k, "--"+strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "SOCIFY_")), "_", "-"))
-		}
-		return cfg, usageErrorf("%s", msg)
-	}
-	return cfg, nil
-}
-
 func backfillAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf("backfill takes no arguments (repositories are chosen with --repositories)")
@@ -106,9 +74,9 @@ func backfillAction(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	cfg, err := backfillConfig(c)
+	cfg, err := fleet.FromFlags(c.String)
 	if err != nil {
-		return err
+		return usageErrorf("%v", err)
 	}
 	ctx := c.Context
 	var load []func(*config.LoadOptions) error
@@ -145,7 +113,7 @@ func backfillAction(c *cli.Context) error {
 	}
 	rep, err := f.Backfill(ctx, o)
 	if rep != nil {
-		if perr := s.emit(rep, func(w *textout.Writer) { printBackfill(w, rep, o.DryRun) }); perr != nil && err == nil {
+		if perr := s.emit(rep, func(t *textout.Writer) { t.Err = rep.WriteText(t.W) }); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -156,43 +124,4 @@ func backfillAction(c *cli.Context) error {
 		return context.Cause(ctx)
 	}
 	return rep.Err()
-}
-
-func printBackfill(w *textout.Writer, rep *fleet.BackfillReport, dryRun bool) {
-	for _, it := range rep.Items {
-		switch {
-		case it.Error != "":
-			w.Printf("%-12s %s: %s\n", "failed", it.Image, it.Error)
-		case it.Target != "" && it.Decision == fleet.CodeConvert:
-			w.Printf("%-12s %s -> %s\n", it.Decision, it.Image, it.Target)
-		default:
-			w.Printf("%-12s %s: %s\n", it.Decision, it.Image, it.Reason)
-		}
-	}
-	verb := ""
-	if dryRun {
-		verb = " (dry run: nothing written or sent)"
-	}
-	w.Printf("%d repositories, %d images%s: %s\n", rep.Repositories, rep.Images, verb, counts(rep.Counts))
-}
-
-func counts(m map[string]int) string {
-	var parts []string
-	for _, k := range []string{fleet.CodeConvert, "queue", fleet.CodeUpToDate, fleet.CodeConversionFailure} {
-		if m[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
-		}
-	}
-	other := 0
-	for k, v := range m {
-		switch k {
-		case fleet.CodeConvert, "queue", fleet.CodeUpToDate, fleet.CodeConversionFailure:
-		default:
-			other += v
-		}
-	}
-	if other > 0 {
-		parts = append(parts, fmt.Sprintf("%d skipped", other))
-	}
-	return strings.Join(parts, ", ")
 }

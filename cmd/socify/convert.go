@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
@@ -139,41 +137,8 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 		socify.WithTagChildren(c.Bool("tag-children")),
 		socify.WithDryRun(c.Bool("dry-run")),
 		socify.WithInPlace(c.Bool("in-place")),
-		socify.WithProgress(showProgress(s.progress)),
+		socify.WithProgress(console.Events(s.progress)),
 	), nil
-}
-
-// showProgress shows the layers being indexed and the write.
-func showProgress(p console.Progress) func(socify.Event) {
-	return func(e socify.Event) {
-		id := e.Layer.String()
-		switch e.Kind {
-		case socify.EventLayerStart:
-			p.Start(id, "layer "+socify.ShortDigest(id), e.Total)
-		case socify.EventLayerProgress:
-			p.Update(id, e.Complete)
-		case socify.EventLayerDone:
-			p.Finish(id, fmt.Sprintf("indexed (%d/%d)", e.Done, e.Count))
-		case socify.EventLayerCached:
-			p.Start(id, "layer "+socify.ShortDigest(id), e.Total)
-			p.Finish(id, fmt.Sprintf("zTOC from cache (%d/%d)", e.Done, e.Count))
-		case socify.EventWriteStart:
-			verb := "write "
-			if e.Registry {
-				verb = "push "
-			}
-			p.Start("write", verb+e.Destination, 0)
-		case socify.EventWriteProgress:
-			p.Total("write", e.Total)
-			p.Update("write", e.Complete)
-		case socify.EventWriteDone:
-			if e.Err != nil {
-				p.Finish("write", "failed")
-			} else {
-				p.Finish("write", "written")
-			}
-		}
-	}
 }
 
 func convertAction(c *cli.Context) error {
@@ -232,43 +197,13 @@ func emptyIndex(c *cli.Context, s *session, out *socify.Result) error {
 	return withExitCode(exitNothingToDo, err)
 }
 
-// writeGitHubOutput appends the step outputs action.yml exposes; a dry run
-// names what would be written.
+// writeGitHubOutput appends the step outputs to $GITHUB_OUTPUT.
 func writeGitHubOutput(out *socify.Result) error {
-	path := os.Getenv("GITHUB_OUTPUT")
-	type soci struct {
-		Platform  string `json:"platform"`
-		Manifest  string `json:"manifest"`
-		SociIndex string `json:"sociIndex"`
-	}
-	socis := []soci{}
-	for _, p := range out.Conversion.Platforms {
-		if p.SociIndex != "" {
-			socis = append(socis, soci{p.Platform, p.Manifest.String(), p.SociIndex.String()})
-		}
-	}
-	sj, err := json.Marshal(socis)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(os.Getenv("GITHUB_OUTPUT"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("--github-output: %w", err)
 	}
-	ref := out.Reference
-	if out.DryRun {
-		ref = out.Destination
-	}
-	tags, err := json.Marshal(append([]string{}, out.ChildTags...))
-	if err != nil {
-		return err
-	}
-	all, err := json.Marshal(writtenTags(ref, out.ChildTags))
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(f, "digest=%s\nsource-digest=%s\nreference=%s\nsoci-indexes=%s\nchanged=%t\nalready-soci=%t\ndry-run=%t\nchild-tags=%s\ntags=%s\n",
-		out.Digest, out.Conversion.Source.Digest, ref, sj, out.Changed, out.AlreadySoci, out.DryRun, tags, all)
+	err = out.WriteGitHubOutput(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -276,25 +211,6 @@ func writeGitHubOutput(out *socify.Result) error {
 		return fmt.Errorf("--github-output: %w", err)
 	}
 	return nil
-}
-
-// writtenTags lists the tags a run wrote (a dry run: would write) as references, for the
-// action's tags output: the destination's own (registry/repo:tag, or an archive's or layout's
-// ref name), then the per-platform child tags.
-func writtenTags(ref string, children []string) []string {
-	tags := []string{}
-	if r, err := location.ParseReference(ref); err == nil {
-		bare, _, _ := strings.Cut(r.Ref, "@")
-		switch {
-		case r.Kind == location.Registry:
-			if t, err := name.NewTag(bare, name.StrictValidation); err == nil {
-				tags = append(tags, t.String())
-			}
-		case bare != "":
-			tags = append(tags, strings.TrimSuffix(ref, strings.TrimPrefix(r.Ref, bare)))
-		}
-	}
-	return append(tags, children...)
 }
 
 func printConvertText(t *textout.Writer, out *socify.Result, quiet bool) {

@@ -3,8 +3,9 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"github.com/socify/socify/internal/atomicfile"
 	"io"
+
+	"github.com/socify/socify/internal/atomicfile"
 )
 
 // writeOutput writes the output of a command to path, or to stdout when path

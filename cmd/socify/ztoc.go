@@ -1,24 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/socify/socify/internal/textout"
-	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
-	"github.com/socify/socify/internal/countio"
-	"github.com/socify/socify/internal/units"
 )
 
 func ztocCommand() *cli.Command {
@@ -72,29 +63,6 @@ EXAMPLES:
 	}
 }
 
-// ztocBuildReport is the result of "ztoc build".
-type ztocBuildReport struct {
-	Layer       string        `json:"layer"`
-	LayerDigest string        `json:"layerDigest"`
-	LayerSize   int64         `json:"layerSize"`
-	Out         string        `json:"out"`
-	Digest      string        `json:"digest"`
-	Size        int64         `json:"size"`
-	Compression string        `json:"compression"`
-	SpanSize    int64         `json:"spanSize"`
-	Spans       int           `json:"spans"`
-	Files       int           `json:"files"`
-	Warnings    []warningJSON `json:"warnings"`
-	Seconds     float64       `json:"seconds"`
-}
-
-type warningJSON struct {
-	Kind    string `json:"kind"`
-	Offset  int64  `json:"offset"`
-	Name    string `json:"name,omitempty"`
-	Message string `json:"message"`
-}
-
 func ztocBuild(c *cli.Context) error {
 	s, err := setup(c)
 	if err != nil {
@@ -108,105 +76,25 @@ func ztocBuild(c *cli.Context) error {
 	if out == "" {
 		return usageErrorf("-o OUT is required (-o - writes the zTOC to stdout)")
 	}
-	// convert's rule for span sizes, the one rule.
-	span := sizeOf(c, "span-size")
-	if err := convert.CheckOptions(convert.WithSpanSize(span)); err != nil {
-		return usageErrorf("--span-size: span size %d is not between 1 and %s", span, units.FormatSize(convert.MaxSpanSize))
-	}
-	compression := ztoc.Gzip
-	if c.Bool("uncompressed") {
-		compression = ztoc.Uncompressed
-	}
-
-	f, err := os.Open(layer)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return usageErrorf("LAYER %s is a directory; give the layer blob file", layer)
-	}
-
-	start := time.Now()
-	id := "build:" + layer
-	s.progress.Start(id, "zTOC of "+filepath.Base(layer), fi.Size())
-	br := bufio.NewReaderSize(&console.ProgressReader{R: f, P: s.progress, ID: id}, 1<<20)
-	if compression == ztoc.Gzip {
-		// A clearer message than the decoder's when the file is no gzip
-		// stream at all, the common mistake with uncompressed layers.
-		magic, _ := br.Peek(2)
-		if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-			s.progress.Finish(id, "failed")
-			return fmt.Errorf("%s does not start with the gzip magic bytes; for an uncompressed tar layer use --uncompressed", layer)
-		}
-	}
-	z, err := ztoc.BuildEncoded(c.Context, br,
-		ztoc.WithSpanSize(span),
-		ztoc.WithBuildToolIdentifier(c.String("build-tool-identifier")),
-		ztoc.WithCompression(compression))
-	if err != nil {
-		s.progress.Finish(id, "failed")
-		return fmt.Errorf("building the zTOC of %s: %w", layer, err)
-	}
-	s.progress.Finish(id, "indexed")
-	b := z.Bytes
-	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
-		_, err := w.Write(b)
+	b := socify.ZtocBuild{SpanSize: sizeOf(c, "span-size"), BuildToolIdentifier: c.String("build-tool-identifier"), Uncompressed: c.Bool("uncompressed")}
+	var rep *socify.ZtocBuildReport
+	if err := writeOutput(out, s.stdout, func(w io.Writer) (err error) {
+		rep, err = socify.BuildZtocFile(c.Context, layer, w, b, socify.WithLogger(s.log), socify.WithProgress(console.Events(s.progress)))
 		return err
 	}); err != nil {
 		return err
 	}
-
-	rep := ztocBuildReport{
-		Layer:       layer,
-		LayerDigest: z.BlobDigest,
-		LayerSize:   fi.Size(),
-		Out:         out,
-		Digest:      sha256Digest(b),
-		Size:        int64(len(b)),
-		Compression: string(z.Compression),
-		SpanSize:    span,
-		Spans:       z.Spans,
-		Files:       z.Files,
-		Warnings:    []warningJSON{},
-		Seconds:     time.Since(start).Seconds(),
-	}
-	for _, w := range z.Warnings {
-		rep.Warnings = append(rep.Warnings, warningJSON{Kind: string(w.Kind), Offset: w.Offset, Name: w.Name, Message: w.Message})
-		s.log.Warn(w.Message, "kind", string(w.Kind), "entry", w.Name, "offset", w.Offset)
-	}
+	rep.Out = out
 	if out == "-" {
 		// stdout carries the zTOC: the report goes to stderr.
 		s.stdout = s.stderr
 	}
 	return s.emit(rep, func(t *textout.Writer) {
-		if s.quiet {
-			return
+		if !s.quiet {
+			t.Err = rep.WriteText(t.W)
 		}
-		t.Printf("%s: zTOC %s (%s), %d spans, %d files, layer %s (%s)\n",
-			displayOut(out), rep.Digest, units.FormatSize(rep.Size), rep.Spans, rep.Files, rep.LayerDigest, units.FormatSize(rep.LayerSize))
 	})
 }
-
-func displayOut(out string) string {
-	if out == "-" {
-		return "stdout"
-	}
-	return out
-}
-
-func sha256Digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// maxZtocSize bounds what the CLI reads as a zTOC. A zTOC holds one 32 KiB
-// checkpoint per span, so even a 100 GB layer at 4 MiB spans stays far below.
-const maxZtocSize = 1 << 30
 
 // zTOCArgs is how info and list name a zTOC.
 const zTOCArgs = `The zTOC is a file (ZTOC, "-" for stdin), as found under blobs/sha256/ of an
@@ -216,7 +104,7 @@ where IMAGE is named like convert's SRC and LAYER is the layer digest.`
 // readZtoc reads and decodes the zTOC that args name: a file ("-" for
 // stdin), or an image and a layer digest.
 func readZtoc(c *cli.Context, s *session) (*ztoc.Ztoc, []byte, string, error) {
-	if c.NArg() == 2 && c.Command.Name != "get-file" {
+	if c.NArg() == 2 {
 		opts, err := registryOptions(c, s)
 		if err != nil {
 			return nil, nil, "", err
@@ -228,38 +116,8 @@ func readZtoc(c *cli.Context, s *session) (*ztoc.Ztoc, []byte, string, error) {
 		z, err := ztoc.Unmarshal(b)
 		return z, b, c.Args().Get(1), err
 	}
-	path := c.Args().First()
-	z, b, err := readZtocFile(path, s.stdin)
-	return z, b, path, err
-}
-
-// readZtocFile reads and decodes the zTOC file at path ("-" for stdin).
-func readZtocFile(path string, stdin io.Reader) (*ztoc.Ztoc, []byte, error) {
-	var r io.Reader = stdin
-	name := "stdin"
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		r, name = f, path
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxZtocSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(b) > maxZtocSize {
-		return nil, nil, fmt.Errorf("%s: larger than %s, not a zTOC", name, units.FormatSize(maxZtocSize))
-	}
-	if what := ztoc.NotZtoc(b); what != "" {
-		return nil, nil, fmt.Errorf("%s: not a zTOC: %s; to look at the zTOC of a layer of an image, give the image and the layer digest: socify ztoc %s IMAGE LAYER", name, what, "list")
-	}
-	z, err := ztoc.Unmarshal(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return z, b, nil
+	z, b, err := socify.ReadZtocFile(c.Args().First(), s.stdin)
+	return z, b, c.Args().First(), err
 }
 
 func zTOCArgCount(c *cli.Context) error {
@@ -380,14 +238,6 @@ EXAMPLES:
 	}
 }
 
-type getFileReport struct {
-	Path   string `json:"path"`
-	Name   string `json:"name"`
-	Out    string `json:"out"`
-	Size   int64  `json:"size"`
-	Digest string `json:"digest"`
-}
-
 func ztocGetFile(c *cli.Context) error {
 	s, err := setup(c)
 	if err != nil {
@@ -408,41 +258,14 @@ func ztocGetFile(c *cli.Context) error {
 	if layer == "-" {
 		return usageErrorf("LAYER must be a file: get-file reads it at random offsets")
 	}
-	z, _, err := readZtocFile(zpath, s.stdin)
+	z, _, err := socify.ReadZtocFile(zpath, s.stdin)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(layer)
-	if err != nil {
+	var rep *socify.ExtractReport
+	if err := writeOutput(out, s.stdout, func(w io.Writer) (err error) {
+		rep, err = socify.ExtractFile(c.Context, z, zpath, layer, path, w)
 		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() != z.CompressedArchiveSize {
-		return fmt.Errorf("%s is %d bytes but the zTOC %s describes a layer of %d bytes: not the layer of this zTOC",
-			layer, fi.Size(), zpath, z.CompressedArchiveSize)
-	}
-	r, err := ztoc.NewReader(z, f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", zpath, err)
-	}
-	name, err := r.Resolve(path)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	var n int64
-	if err := writeOutput(out, s.stdout, func(w io.Writer) error {
-		cw := &countio.Writer{W: io.MultiWriter(w, h)}
-		err := r.ExtractFile(c.Context, name, cw)
-		n = cw.N
-		if err != nil {
-			return fmt.Errorf("extracting %s from %s: %w", name, layer, err)
-		}
-		return nil
 	}); err != nil {
 		return err
 	}
@@ -450,10 +273,10 @@ func ztocGetFile(c *cli.Context) error {
 		// stdout carries the file's bytes; the JSON report would corrupt it.
 		return nil
 	}
-	rep := getFileReport{Path: path, Name: name, Out: out, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	rep.Out = out
 	return s.emit(rep, func(t *textout.Writer) {
 		if !s.quiet {
-			t.Printf("%s: %s (%d bytes, %s)\n", out, name, n, rep.Digest)
+			t.Err = rep.WriteText(t.W)
 		}
 	})
 }

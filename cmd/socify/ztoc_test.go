@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/socify/socify/pkg/socify"
+
 	"github.com/socify/socify/pkg/ztoc"
 )
 
@@ -119,7 +121,7 @@ func TestZtocBuildMatchesSoci(t *testing.T) {
 			if got := fileDigest(t, out); got != v.ZtocDigest {
 				t.Errorf("zTOC digest %s, soci wrote %s", got, v.ZtocDigest)
 			}
-			var rep ztocBuildReport
+			var rep socify.ZtocBuildReport
 			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 				t.Fatalf("report is not JSON: %v\n%s", err, r)
 			}
@@ -493,7 +495,7 @@ func TestZtocGetFileOutputAndErrors(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data[name]) {
 		t.Fatalf("-o FILE content differs (%v)", err)
 	}
-	var rep getFileReport
+	var rep socify.ExtractReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Name != name || rep.Size != int64(len(data[name])) {
 		t.Errorf("report %+v (%v)", rep, err)
 	}

@@ -2,7 +2,6 @@ package console
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -274,19 +273,4 @@ func percent(done, total int64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%d%%", min(done, total)*100/total)
-}
-
-// ProgressReader reports the bytes read through it to a progress task.
-type ProgressReader struct {
-	R    io.Reader
-	P    Progress
-	ID   string
-	done int64
-}
-
-func (r *ProgressReader) Read(b []byte) (int, error) {
-	n, err := r.R.Read(b)
-	r.done += int64(n)
-	r.P.Update(r.ID, r.done)
-	return n, err
 }

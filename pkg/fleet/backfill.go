@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/socify/socify/internal/textout"
 )
 
 // ECRAPI is what the backfill asks Amazon ECR (an *ecr.Client).
@@ -64,6 +67,50 @@ type BackfillReport struct {
 	Items        []BackfillItem `json:"items"`
 	// Counts per decision code ("convert", "up-to-date", "failed", ...).
 	Counts map[string]int `json:"counts"`
+	DryRun bool           `json:"dryRun"`
+}
+
+// WriteText writes one line per image (its decision, and the target or the reason), then the
+// totals.
+func (r *BackfillReport) WriteText(w io.Writer) error {
+	t := &textout.Writer{W: w}
+	for _, it := range r.Items {
+		switch {
+		case it.Error != "":
+			t.Printf("%-12s %s: %s\n", "failed", it.Image, it.Error)
+		case it.Target != "" && it.Decision == CodeConvert:
+			t.Printf("%-12s %s -> %s\n", it.Decision, it.Image, it.Target)
+		default:
+			t.Printf("%-12s %s: %s\n", it.Decision, it.Image, it.Reason)
+		}
+	}
+	verb := ""
+	if r.DryRun {
+		verb = " (dry run: nothing written or sent)"
+	}
+	t.Printf("%d repositories, %d images%s: %s\n", r.Repositories, r.Images, verb, r.countsText())
+	return t.Err
+}
+
+// countsText names the decisions users act on one by one and sums the other skips.
+func (r *BackfillReport) countsText() string {
+	var parts []string
+	named := []string{CodeConvert, "queue", CodeUpToDate, CodeConversionFailure}
+	for _, k := range named {
+		if r.Counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", r.Counts[k], k))
+		}
+	}
+	other := 0
+	for k, v := range r.Counts {
+		if !slices.Contains(named, k) {
+			other += v
+		}
+	}
+	if other > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", other))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Err is an error naming the images that failed, nil when none did.
@@ -94,7 +141,7 @@ func (f *Function) Backfill(ctx context.Context, o BackfillOptions) (*BackfillRe
 		return nil, errors.New("backfill: a queue needs both a client and a URL")
 	}
 	conc := max(o.Concurrency, 1)
-	rep := &BackfillReport{Counts: map[string]int{}}
+	rep := &BackfillReport{Counts: map[string]int{}, DryRun: o.DryRun}
 	var evs []ImageEvent
 	err := f.listImages(ctx, o, rep, func(ev ImageEvent) { evs = append(evs, ev) })
 	if err != nil {

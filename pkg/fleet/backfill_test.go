@@ -124,3 +124,41 @@ func TestBackfillQueue(t *testing.T) {
 		t.Errorf("log %q", logs.String())
 	}
 }
+
+// TestFromFlags: the CLI's flag names reach the function's parser, errors name the flags, and
+// a run outside Lambda has no deadline margin.
+func TestFromFlags(t *testing.T) {
+	flags := map[string]string{"repositories": "team/**", "tag-children": "true", "concurrency": "0", "untagged-tag-template": "x-{digest}"}
+	c, err := FromFlags(func(f string) string { return flags[f] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Repositories.Match("team/app") || c.Repositories.Match("other/app") || !c.TagChildren || c.Concurrency != 1 || c.DeadlineMargin != 0 || c.UntaggedTemplate != "x-{digest}" {
+		t.Errorf("config %+v", c)
+	}
+	flags = map[string]string{"repositories": "team/[ab]", "tag-template": "{nope}"}
+	_, err = FromFlags(func(f string) string { return flags[f] })
+	if err == nil || !strings.Contains(err.Error(), `--repositories="team/[ab]"`) || !strings.Contains(err.Error(), "--tag-template") || strings.Contains(err.Error(), "SOCIFY_") {
+		t.Errorf("err %v", err)
+	}
+}
+
+// TestBackfillReportText: one line per image, failures first-class, the skips summed.
+func TestBackfillReportText(t *testing.T) {
+	rep := &BackfillReport{Repositories: 1, Images: 3, DryRun: true, Items: []BackfillItem{
+		{Image: "team/app:v1@sha256:1", Decision: CodeConvert, Target: "team/app:v1-soci"},
+		{Image: "team/app:v2@sha256:2", Decision: CodeConversionFailure, Error: "boom"},
+		{Image: "team/app:v1-soci@sha256:3", Decision: CodeOwnTag, Reason: "a tag this function writes"},
+	}, Counts: map[string]int{CodeConvert: 1, CodeConversionFailure: 1, CodeOwnTag: 1}}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "convert      team/app:v1@sha256:1 -> team/app:v1-soci\n" +
+		"failed       team/app:v2@sha256:2: boom\n" +
+		"own-tag      team/app:v1-soci@sha256:3: a tag this function writes\n" +
+		"1 repositories, 3 images (dry run: nothing written or sent): 1 convert, 1 failed, 1 skipped\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -86,6 +86,34 @@ const (
 	DefaultMetricsNamespace = "socify"
 )
 
+// FromFlags reads the configuration with get, which returns the setting named the way the
+// CLI's flags are ("tag-template" for SOCIFY_TAG_TEMPLATE), so that "socify backfill" and the
+// function share one parser; errors name the flags ("--tag-template"). A run outside Lambda has
+// no deadline, so the deadline margin defaults to 0, and a concurrency below 1 means 1.
+func FromFlags(get func(flag string) string) (Config, error) {
+	flag := func(key string) string {
+		return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, "SOCIFY_")), "_", "-")
+	}
+	c, err := FromEnv(func(key string) string {
+		v := get(flag(key))
+		switch {
+		case key == EnvDeadlineMargin && v == "":
+			return "0s"
+		case key == EnvConcurrency:
+			if n, err := strconv.Atoi(v); err == nil && n < 1 {
+				return "1"
+			}
+		}
+		return v
+	})
+	if err != nil {
+		return c, errors.New(envKey.ReplaceAllStringFunc(err.Error(), func(k string) string { return "--" + flag(k) }))
+	}
+	return c, nil
+}
+
+var envKey = regexp.MustCompile(`SOCIFY_[A-Z_]+`)
+
 // FromEnv reads the configuration with getenv (os.Getenv in the function). All problems are
 // reported at once, each naming its variable.
 func FromEnv(getenv func(string) string) (Config, error) {

@@ -25,8 +25,10 @@ const (
 // indexing, write events while the result is written or uploaded.
 type Event struct {
 	Kind EventKind
-	// Layer is the layer of layer events.
+	// Layer is the layer of layer events; Name names a layer given as a
+	// file (BuildZtocFile), whose digest is known only once it is read.
 	Layer digest.Digest
+	Name  string
 	// Destination names the write target of write events; Registry is set
 	// when it is a registry (the write is an upload).
 	Destination string
@@ -38,7 +40,7 @@ type Event struct {
 	Reason string
 	// Done and Count count the layers to index (cached ones included).
 	Done, Count int
-	// Err is set on a failed EventWriteDone.
+	// Err is set on a failed EventWriteDone or EventLayerDone.
 	Err error
 }
 
