@@ -14,10 +14,10 @@ import (
 )
 
 // The registry sink takes layers in the conversion's pass: each is uploaded
-// through an io.Pipe while it is indexed. The pipe has no buffer, so the
-// indexer waits for the upload (memory stays bounded) and the upload's
-// final PUT, which names the digest, can only follow the pipe's end, which
-// Commit gives once the layer was checked. A failed upload ends the pipe
+// through a pipe while it is indexed. The pipe's ring (bufPipe, 1 MiB) lets
+// the indexer run ahead of the network by that much and no more, so memory
+// stays bounded; the upload's final PUT, which names the digest, can only
+// follow the pipe's end, which Commit gives once the layer was checked. A failed upload ends the pipe
 // with its error: the indexer carries on without the tee and Write uploads
 // the layer from the source.
 
@@ -99,7 +99,7 @@ func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerW
 	if !s.rt.tee.claim(desc.Digest) {
 		return nil, nil
 	}
-	pr, pw := io.Pipe()
+	pr, pw := newBufPipe(pipeRingSize)
 	l := &pipeLayer{desc: desc, r: pr}
 	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{})}
 	go func() {
@@ -119,7 +119,7 @@ func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerW
 
 type uploadWriter struct {
 	boundedWriter
-	pw      *io.PipeWriter
+	pw      *pipeWriter
 	s       *registrySink
 	h       v1.Hash
 	done    chan struct{}
@@ -133,7 +133,7 @@ type uploadWriter struct {
 // finish records the upload's result and unblocks the indexer: a writer
 // still feeding the pipe gets the error (or io.ErrClosedPipe after success)
 // and goes on indexing alone.
-func (w *uploadWriter) finish(pr *io.PipeReader, err error) {
+func (w *uploadWriter) finish(pr *pipeReader, err error) {
 	w.err = err
 	if err == nil {
 		err = io.ErrClosedPipe
@@ -191,7 +191,7 @@ func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uplo
 			return readCloser{ctxReader{ctx, rc}, rc}, nil
 		}
 	}
-	pr, pw := io.Pipe()
+	pr, pw := newBufPipe(pipeRingSize)
 	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{}), resumable: reopen != nil}
 	go func() {
 		// After a registry failure Upload closes pr and reads the rest
@@ -205,7 +205,7 @@ func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uplo
 // be read once.
 type pipeLayer struct {
 	desc   v1.Descriptor
-	r      *io.PipeReader
+	r      *pipeReader
 	opened atomic.Bool
 }
 
