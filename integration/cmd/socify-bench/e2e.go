@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ type e2eResult struct {
 	Seconds  float64            `json:"seconds"`
 	MaxRSS   int64              `json:"max_rss_bytes"`
 	TempByte int64              `json:"temp_bytes"`
+	CPU      float64            `json:"cpu_seconds,omitempty"` // user + system time of the child (set by the parent)
 	Extra    map[string]float64 `json:"extra,omitempty"`
 }
 
@@ -108,8 +110,20 @@ func buildImages(layer string) (img, two string, err error) {
 	return img, two, write(two, l1, l2)
 }
 
-// runE2E runs the end-to-end cases and prints their table.
-func runE2E(self, layer string, runs int) error {
+// e2eNames are the cases of the e2e suite, in the order each run takes them.
+var e2eNames = []string{"layers-klauspost", "archive", "cli-archive", "cli-registry", "registry", "parallel"}
+
+// runE2E runs the end-to-end cases named in which (comma-separated) and
+// prints their table. Wall times on a shared machine move with its load;
+// the CPU times (user + system from rusage) are the figures to compare then.
+func runE2E(self, layer string, runs int, which string) error {
+	want := map[string]bool{"layers-klauspost": true}
+	for _, n := range strings.Split(which, ",") {
+		if !slices.Contains(e2eNames, n) {
+			return fmt.Errorf("unknown e2e case %q (cases: %s)", n, strings.Join(e2eNames, ", "))
+		}
+		want[n] = true
+	}
 	img, two, err := buildImages(layer)
 	if err != nil {
 		return err
@@ -119,10 +133,13 @@ func runE2E(self, layer string, runs int) error {
 		return fmt.Errorf("building socify: %w", err)
 	}
 	fmt.Printf("\nend to end (issue 3): %s = big layer + 3 small layers; %s = two equal big layers\n", filepath.Base(img), filepath.Base(two))
-	names := []string{"layers-klauspost", "archive", "cli-archive", "cli-registry", "registry", "parallel"}
+	load0 := loadAverage()
 	all := map[string][]e2eResult{}
 	for i := 0; i < runs; i++ {
-		for _, n := range names {
+		for _, n := range e2eNames {
+			if !want[n] {
+				continue
+			}
 			var r e2eResult
 			var err error
 			switch n {
@@ -139,6 +156,7 @@ func runE2E(self, layer string, runs int) error {
 			all[n] = append(all[n], r)
 		}
 	}
+	fmt.Printf("load average (1, 5, 15 min): %s at the start, %s at the end\n", load0, loadAverage())
 	med := func(n string, f func(e2eResult) float64) float64 {
 		rs := make([]result, len(all[n]))
 		for i, r := range all[n] {
@@ -146,25 +164,49 @@ func runE2E(self, layer string, runs int) error {
 		}
 		return median(rs, func(r result) float64 { return r.Seconds })
 	}
-	base := med("layers-klauspost", func(r e2eResult) float64 { return r.Seconds })
-	fmt.Printf("%-34s %10s %8s %10s\n", "case", "median s", "ratio", "peak RSS")
-	fmt.Printf("%-34s %10.3f %8s %6.1f MiB\n", "klauspost gunzip of all its layers", base, "1.00x", med("layers-klauspost", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20))
-	a := med("archive", func(r e2eResult) float64 { return r.Seconds })
-	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "oci-archive -> oci-archive", a, a/base,
-		med("archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
-	c := med("cli-archive", func(r e2eResult) float64 { return r.Seconds })
-	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   temp-file bytes: %.0f\n", "socify CLI: oci-archive -> archive", c, c/base,
-		med("cli-archive", func(r e2eResult) float64 { return float64(r.MaxRSS) })/(1<<20), med("cli-archive", func(r e2eResult) float64 { return float64(r.TempByte) }))
+	wall := func(r e2eResult) float64 { return r.Seconds }
+	cpu := func(r e2eResult) float64 { return r.CPU }
+	rss := func(r e2eResult) float64 { return float64(r.MaxRSS) }
 	x := func(n, k string) float64 { return med(n, func(r e2eResult) float64 { return r.Extra[k] }) }
-	cr := x("cli-registry", "cli_s")
-	fmt.Printf("%-34s %10.3f %7.2fx %6.1f MiB   source served %.4fx its unique blobs; %0.f token requests, %.0f connections\n",
-		"socify CLI: registry -> other reg.", cr, cr/base, x("cli-registry", "cli_rss")/(1<<20),
-		x("cli-registry", "served_ratio"), x("cli-registry", "token_requests"), x("cli-registry", "connections"))
-	fmt.Printf("%-34s %10.3f %7.2fx            uploaded %.0f bytes (zTOCs+manifests %.0f), layer bytes uploaded %.0f\n",
-		"registry -> same registry (cold)", x("registry", "cold_s"), x("registry", "cold_s")/base, x("registry", "uploaded"), x("registry", "new_blob_bytes"), x("registry", "layer_bytes_uploaded"))
-	fmt.Printf("%-34s %10.3f %7.1f%% of cold\n", "registry re-convert (warm cache)", x("registry", "warm_s"), 100*x("registry", "warm_s")/x("registry", "cold_s"))
-	fmt.Printf("%-34s %10.3f\n%-34s %10.3f   speed-up %.2fx\n", "two big layers, --jobs 1", x("parallel", "jobs1_s"), "two big layers, --jobs 2", x("parallel", "jobs2_s"), x("parallel", "jobs1_s")/x("parallel", "jobs2_s"))
+	base, baseCPU := med("layers-klauspost", wall), med("layers-klauspost", cpu)
+	row := func(name string, s, c, rss float64, more string) {
+		fmt.Printf("%-36s %8.3f %7.2fx %8.3f %7.2fx %7.1f MiB  %s\n", name, s, s/base, c, c/baseCPU, rss/(1<<20), more)
+	}
+	fmt.Printf("%-36s %8s %8s %8s %8s %11s\n", "case (medians)", "wall s", "ratio", "CPU s", "ratio", "peak RSS")
+	row("klauspost gunzip of all its layers", base, baseCPU, med("layers-klauspost", rss), "(the baseline process)")
+	if want["archive"] {
+		row("oci-archive -> oci-archive", med("archive", wall), med("archive", cpu), med("archive", rss),
+			fmt.Sprintf("temp-file bytes: %.0f", med("archive", func(r e2eResult) float64 { return float64(r.TempByte) })))
+	}
+	if want["cli-archive"] {
+		row("socify CLI: oci-archive -> archive", med("cli-archive", wall), med("cli-archive", cpu), med("cli-archive", rss),
+			fmt.Sprintf("temp-file bytes: %.0f", med("cli-archive", func(r e2eResult) float64 { return float64(r.TempByte) })))
+	}
+	if want["cli-registry"] {
+		n := "cli-registry"
+		row("socify CLI: registry -> other reg.", x(n, "cli_s"), x(n, "cli_cpu_s"), x(n, "cli_rss"),
+			fmt.Sprintf("no proxy in the path; the two registries used %.3f s CPU", x(n, "registries_cpu_s")))
+		fmt.Printf("%-36s source served %.4fx its unique blobs; destination received %.0f upload bytes for %.0f layer bytes (the rest: zTOCs, configs); %.0f token requests, %.0f connections to the source\n",
+			"  the same through counting proxies:", x(n, "served_ratio"), x(n, "received_bytes"), x(n, "layer_bytes"), x(n, "token_requests"), x(n, "connections"))
+	}
+	if want["registry"] {
+		fmt.Printf("%-36s %8.3f %7.2fx            uploaded %.0f bytes (zTOCs+manifests %.0f), layer bytes uploaded %.0f\n",
+			"registry -> same registry (cold)", x("registry", "cold_s"), x("registry", "cold_s")/base, x("registry", "uploaded"), x("registry", "new_blob_bytes"), x("registry", "layer_bytes_uploaded"))
+		fmt.Printf("%-36s %8.3f %7.1f%% of cold\n", "registry re-convert (warm cache)", x("registry", "warm_s"), 100*x("registry", "warm_s")/x("registry", "cold_s"))
+	}
+	if want["parallel"] {
+		fmt.Printf("%-36s %8.3f\n%-36s %8.3f   speed-up %.2fx\n", "two big layers, --jobs 1", x("parallel", "jobs1_s"), "two big layers, --jobs 2", x("parallel", "jobs2_s"), x("parallel", "jobs1_s")/x("parallel", "jobs2_s"))
+	}
 	return nil
+}
+
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func e2eChild(self, name, img, two string) (e2eResult, error) {
@@ -179,7 +221,7 @@ func e2eChild(self, name, img, two string) (e2eResult, error) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		return r, fmt.Errorf("child output %q: %w", out, err)
 	}
-	r.MaxRSS = maxRSS(cmd)
+	r.MaxRSS, r.CPU = maxRSS(cmd), cpuTime(cmd.ProcessState)
 	return r, nil
 }
 
@@ -330,9 +372,12 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	return nil
 }
 
-// cliRegistryCase times the real CLI converting an image from one registry to another (both real
-// distribution registries on 127.0.0.1 behind counting proxies, in this process): the source's
-// served bytes against its unique blobs tell whether each layer crossed the wire once.
+// cliRegistryCase times the real CLI converting an image from one registry to another, both real
+// distribution registries on 127.0.0.1 in this process. The timed run talks to the registries
+// directly: the counting proxies would copy every byte twice more on the same cores. A second,
+// untimed run into another repository goes through the proxies and counts: the source's served
+// bytes and the destination's received bytes against the image's unique blobs tell whether each
+// layer crossed the wire once.
 func cliRegistryCase(b *testing.B, img string, extra map[string]float64) error {
 	ctx := context.Background()
 	from, to := registrytest.New(b), registrytest.New(b)
@@ -348,19 +393,41 @@ func cliRegistryCase(b *testing.B, img string, extra map[string]float64) error {
 	if _, err := sink.Write(ctx, src.Index); err != nil {
 		return err
 	}
-	var unique int64
-	if err := uniqueBlobs(src.Index, func(size int64) { unique += size }); err != nil {
+	var unique, layers int64
+	if err := uniqueBlobs(src.Index, func(size int64, layer bool) {
+		unique += size
+		if layer {
+			layers += size
+		}
+	}); err != nil {
 		return err
 	}
-	from.Proxy.Reset()
-	cmd := exec.Command(*cliPath, "convert", "--no-cache", "--quiet", "--plain-http", from.Ref("bench/app:v1"), to.Ref("bench/app:v1-soci"))
-	cmd.Stderr = os.Stderr
+	convert := func(from, to string) (*exec.Cmd, error) {
+		cmd := exec.Command(*cliPath, "convert", "--no-cache", "--quiet", "--plain-http", from, to)
+		cmd.Stderr = os.Stderr
+		return cmd, cmd.Run()
+	}
+	self0 := selfCPU()
 	t := time.Now()
-	if err := cmd.Run(); err != nil {
+	// Neither destination repository is named like the source's: go-containerregistry would mount
+	// the small layers from a destination repository of that name (the timed run's) instead of
+	// copying them, and the counted run would not count them.
+	cmd, err := convert(from.BackendRef("bench/app:v1"), to.BackendRef("bench/timed:v1-soci"))
+	if err != nil {
 		return err
 	}
 	extra["cli_s"] = time.Since(t).Seconds()
+	// This process is the two registries (and nothing else while the CLI runs).
+	extra["registries_cpu_s"] = selfCPU() - self0
+	extra["cli_cpu_s"] = cpuTime(cmd.ProcessState)
 	extra["cli_rss"] = float64(maxRSS(cmd))
+
+	from.Proxy.Reset()
+	to.Proxy.Reset()
+	conns := from.Proxy.Connections()
+	if _, err := convert(from.Ref("bench/app:v1"), to.Ref("bench/counted:v1-soci")); err != nil {
+		return err
+	}
 	var served int64
 	var tokens float64
 	for _, rec := range from.Proxy.Records() {
@@ -370,18 +437,22 @@ func cliRegistryCase(b *testing.B, img string, extra map[string]float64) error {
 		}
 	}
 	extra["served_ratio"] = float64(served) / float64(unique)
+	// Uploads carry the layers and the new blobs (zTOCs, configs); manifests are PUT elsewhere.
+	extra["received_bytes"] = float64(to.Proxy.Stats(registrytest.AnyUpload).BytesIn)
+	extra["layer_bytes"] = float64(layers)
 	extra["token_requests"] = tokens
-	extra["connections"] = float64(from.Proxy.Connections())
+	extra["connections"] = float64(from.Proxy.Connections() - conns)
 	return nil
 }
 
-// uniqueBlobs calls f with the size of every distinct blob of idx: manifests, configs, layers.
-func uniqueBlobs(idx v1.ImageIndex, f func(int64)) error {
+// uniqueBlobs calls f with the size of every distinct blob of idx (manifests, configs, layers)
+// and whether it is a layer.
+func uniqueBlobs(idx v1.ImageIndex, f func(size int64, layer bool)) error {
 	seen := map[v1.Hash]bool{}
-	add := func(h v1.Hash, n int64) {
+	add := func(h v1.Hash, n int64, layer bool) {
 		if !seen[h] {
 			seen[h] = true
-			f(n)
+			f(n, layer)
 		}
 	}
 	raw, err := idx.RawManifest()
@@ -389,13 +460,13 @@ func uniqueBlobs(idx v1.ImageIndex, f func(int64)) error {
 		return err
 	}
 	h, _ := idx.Digest()
-	add(h, int64(len(raw)))
+	add(h, int64(len(raw)), false)
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return err
 	}
 	for _, d := range m.Manifests {
-		add(d.Digest, d.Size)
+		add(d.Digest, d.Size, false)
 		im, err := idx.Image(d.Digest)
 		if err != nil {
 			return err
@@ -404,9 +475,9 @@ func uniqueBlobs(idx v1.ImageIndex, f func(int64)) error {
 		if err != nil {
 			return err
 		}
-		add(mf.Config.Digest, mf.Config.Size)
+		add(mf.Config.Digest, mf.Config.Size, false)
 		for _, l := range mf.Layers {
-			add(l.Digest, l.Size)
+			add(l.Digest, l.Size, true)
 		}
 	}
 	return nil
@@ -440,6 +511,23 @@ func smallLayer(name string, data []byte) (v1.Layer, error) {
 	tw.Close()
 	b := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, tarball.WithMediaType(types.OCILayer))
+}
+
+// cpuTime is the user + system time of a finished process.
+func cpuTime(ps *os.ProcessState) float64 {
+	if ps == nil {
+		return 0
+	}
+	return (ps.UserTime() + ps.SystemTime()).Seconds()
+}
+
+// selfCPU is this process's user + system time so far (children excluded).
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func maxRSS(cmd *exec.Cmd) int64 {
@@ -485,7 +573,7 @@ func cliArchive(cli, img string) (e2eResult, error) {
 	if err := cmd.Run(); err != nil {
 		return e2eResult{}, err
 	}
-	r := e2eResult{Name: "cli-archive", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd)}
+	r := e2eResult{Name: "cli-archive", Seconds: time.Since(t).Seconds(), MaxRSS: maxRSS(cmd), CPU: cpuTime(cmd.ProcessState)}
 	st, err := os.Stat(out)
 	if err != nil {
 		return r, err

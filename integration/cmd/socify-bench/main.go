@@ -71,6 +71,7 @@ func main() {
 	only := flag.String("cases", "klauspost,socify,cli", "comma-separated cases: "+caseNames())
 	cliBin := flag.String("socify", "", "socify binary for the ztoc suite's cli cases (default: build this repository's)")
 	profile := flag.String("profile", "", "write CPU profiles of the socify case into `DIR` and print a breakdown")
+	e2eCases := flag.String("e2e-cases", strings.Join(e2eNames, ","), "comma-separated cases of the e2e suite (layers-klauspost is always run: it is the baseline)")
 	breakdown := flag.String("breakdown", "", "print the CPU breakdown of an existing profile `FILE` and exit")
 	flag.Parse()
 	if *breakdown != "" {
@@ -140,7 +141,7 @@ func main() {
 				fail("generating layer", err)
 			}
 		}
-		if err := runE2E(self, l, *runs); err != nil {
+		if err := runE2E(self, l, *runs, *e2eCases); err != nil {
 			fail("end to end", err)
 		}
 	}
