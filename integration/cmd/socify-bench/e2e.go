@@ -6,12 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +31,7 @@ import (
 	"github.com/socify/socify/integration/registrytest"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/location"
+	"github.com/socify/socify/pkg/socify"
 )
 
 // e2eResult is what an end-to-end child prints.
@@ -110,6 +113,29 @@ func buildImages(layer string) (img, two string, err error) {
 	return img, two, write(two, l1, l2)
 }
 
+var (
+	e2eProfile = flag.String("e2e-profile", "", "write a CPU profile of one more, untimed registry -> registry conversion (socify.Convert, what the CLI runs, alone in a child process) to `FILE`, and print its breakdown")
+	convertOne = flag.String("convert-one", "", "internal: SRC,DST of the profiled conversion child")
+)
+
+// profiledConvert converts src into dst (registries over plain HTTP) with
+// socify.Convert, as `socify convert --no-cache --plain-http` does, under a
+// CPU profile written to file.
+func profiledConvert(refs, file string) error {
+	src, dst, _ := strings.Cut(refs, ",")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	_, err = socify.Convert(context.Background(), src, dst, socify.WithPlainHTTP(true))
+	pprof.StopCPUProfile()
+	return err
+}
+
 // e2eNames are the cases of the e2e suite, in the order each run takes them.
 var e2eNames = []string{"layers-klauspost", "archive", "cli-archive", "cli-registry", "registry", "parallel"}
 
@@ -146,7 +172,11 @@ func runE2E(self, layer string, runs int, which string) error {
 			case "cli-archive":
 				r, err = cliArchive(cli, img)
 			case "cli-registry":
-				r, err = e2eChild(self, n+"="+cli, img, two)
+				var more []string
+				if i == 0 && *e2eProfile != "" {
+					more = []string{"-e2e-profile", *e2eProfile}
+				}
+				r, err = e2eChild(self, n+"="+cli, img, two, more...)
 			default:
 				r, err = e2eChild(self, n, img, two)
 			}
@@ -157,6 +187,11 @@ func runE2E(self, layer string, runs int, which string) error {
 		}
 	}
 	fmt.Printf("load average (1, 5, 15 min): %s at the start, %s at the end\n", load0, loadAverage())
+	if want["cli-registry"] && *e2eProfile != "" {
+		if err := printBreakdown(*e2eProfile); err != nil {
+			return err
+		}
+	}
 	med := func(n string, f func(e2eResult) float64) float64 {
 		rs := make([]result, len(all[n]))
 		for i, r := range all[n] {
@@ -209,9 +244,9 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-func e2eChild(self, name, img, two string) (e2eResult, error) {
+func e2eChild(self, name, img, two string, more ...string) (e2eResult, error) {
 	name, cli, _ := strings.Cut(name, "=")
-	cmd := exec.Command(self, "-e2e-one", name, "-layer", img+","+two, "-cli", cli)
+	cmd := exec.Command(self, append([]string{"-e2e-one", name, "-layer", img + "," + two, "-cli", cli}, more...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -442,6 +477,17 @@ func cliRegistryCase(b *testing.B, img string, extra map[string]float64) error {
 	extra["layer_bytes"] = float64(layers)
 	extra["token_requests"] = tokens
 	extra["connections"] = float64(from.Proxy.Connections() - conns)
+	if *e2eProfile != "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, "-convert-one", from.BackendRef("bench/app:v1")+","+to.BackendRef("bench/profiled:v1-soci"), "-e2e-profile", *e2eProfile)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("profiled conversion: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -88,6 +88,13 @@ func main() {
 		}
 		return
 	}
+	if *convertOne != "" {
+		if err := profiledConvert(*convertOne, *e2eProfile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *e2eOne != "" {
 		if err := e2eMeasure(*e2eOne, *layer); err != nil {
 			fmt.Fprintln(os.Stderr, err)
