@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/socify/socify/pkg/socify"
 )
 
@@ -331,8 +332,8 @@ func TestConvertInPlaceThenVerify(t *testing.T) {
 	in := runCLI(t, "inspect", "--output", "json", "oci:"+dir)
 	var ir struct {
 		Platforms []struct {
-			Platform    string `json:"platform"`
-			SociEnabled bool   `json:"sociEnabled"`
+			Platform    v1.Platform `json:"platform"`
+			SociEnabled bool        `json:"sociEnabled"`
 		} `json:"platforms"`
 	}
 	if in.code != 0 || json.Unmarshal([]byte(in.stdout), &ir) != nil || len(ir.Platforms) != 2 || !ir.Platforms[0].SociEnabled {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/socify/socify/integration/registrytest"
 )
 
@@ -31,7 +32,7 @@ func TestConvertRegistryToRegistry(t *testing.T) {
 	// The report names each platform's new manifest and SOCI index.
 	got := map[string][2]string{}
 	for _, p := range out.Conversion.Platforms {
-		got[p.Platform] = [2]string{p.Manifest, p.SociIndex}
+		got[p.Platform.String()] = [2]string{p.Manifest, p.SociIndex}
 	}
 	for pl, m := range want.manifests {
 		if g := got[pl]; g != [2]string{m, want.sociIndex[pl]} {
@@ -99,8 +100,10 @@ func TestConvertRegistryToRegistry(t *testing.T) {
 		var in struct {
 			Digest    string `json:"digest"`
 			Platforms []struct {
-				Platform    string `json:"platform"`
-				Manifest    string `json:"manifest"`
+				Platform v1.Platform `json:"platform"`
+				Manifest struct {
+					Digest string `json:"digest"`
+				} `json:"manifest"`
 				SociEnabled bool   `json:"sociEnabled"`
 				SociIndex   string `json:"sociIndex"`
 				Lazy        bool   `json:"lazy"`
@@ -114,8 +117,8 @@ func TestConvertRegistryToRegistry(t *testing.T) {
 		}
 		enabled := map[string]string{}
 		for _, p := range in.Platforms {
-			if p.SociEnabled && p.Lazy && p.Manifest == want.manifests[p.Platform] {
-				enabled[p.Platform] = p.SociIndex
+			if p.SociEnabled && p.Lazy && p.Manifest.Digest == want.manifests[p.Platform.String()] {
+				enabled[p.Platform.String()] = p.SociIndex
 			}
 		}
 		for pl, si := range want.sociIndex {

@@ -178,10 +178,10 @@ type convertJSON struct {
 	} `json:"write"`
 	Conversion struct {
 		Platforms []struct {
-			Platform       string `json:"platform"`
-			SourceManifest string `json:"sourceManifest"`
-			Manifest       string `json:"manifest"`
-			SociIndex      string `json:"sociIndex"`
+			Platform       v1.Platform `json:"platform"`
+			SourceManifest string      `json:"sourceManifest"`
+			Manifest       string      `json:"manifest"`
+			SociIndex      string      `json:"sociIndex"`
 		} `json:"platforms"`
 		NewBlobs []struct {
 			Kind   string `json:"kind"`

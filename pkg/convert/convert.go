@@ -95,10 +95,10 @@ func (c *converter) describeSource(src interface {
 	if err != nil {
 		return "", nil, fmt.Errorf("image %s: read manifest: %w", c.name, err)
 	}
-	c.report.Source = Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	c.report.Source = ociindex.ReportDescriptor(ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))})
 	if d, ok := ociindex.WrappedManifest(raw); ok {
 		c.report.Wrapped = true
-		c.report.Source = Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		c.report.Source = ociindex.ReportDescriptor(d)
 	}
 	if c.name == "" {
 		c.name = c.report.Source.Digest.String()
@@ -189,7 +189,7 @@ type layerJob struct {
 	key       jobKey
 	desc      ocispec.Descriptor
 	img       v1.Image
-	platforms []string
+	platforms []v1.Platform
 	report    int
 
 	ztoc      []byte
@@ -340,8 +340,9 @@ func (c *converter) run(ctx context.Context, root *node) (v1.ImageIndex, *Report
 	if nsoci == 0 && !c.o.allowEmpty {
 		return nil, c.report, c.emptyError()
 	}
-	c.report.Result = Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: blob.Descriptor.Digest, Size: blob.Descriptor.Size}
-	if blob.Descriptor.Digest != c.report.Source.Digest {
+	res := ociindex.ReportDescriptor(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: blob.Descriptor.Digest, Size: blob.Descriptor.Size})
+	c.report.Result = &res
+	if res.Digest != c.report.Source.Digest {
 		c.newBlob("index", blob.Descriptor)
 	}
 	for _, b := range c.report.NewBlobs {
@@ -355,7 +356,7 @@ func (c *converter) run(ctx context.Context, root *node) (v1.ImageIndex, *Report
 func (c *converter) selectPlatforms(root *node) error {
 	var cands []*child
 	walk(root, func(ch *child) {
-		pr := PlatformReport{Platform: ociindex.FormatPlatform(ch.platform), SourceManifest: ch.desc.Digest}
+		pr := PlatformReport{Platform: ociindex.V1Platform(ch.platform), SourceManifest: ch.desc.Digest}
 		for _, l := range ch.manifest.Layers {
 			pr.Layers = append(pr.Layers, l.Digest)
 		}
@@ -418,11 +419,11 @@ func (c *converter) planLayers(root *node) error {
 		if err != nil || !ch.selected {
 			return
 		}
-		plat := ociindex.FormatPlatform(ch.platform)
+		plat := ociindex.V1Platform(ch.platform)
 		for _, l := range ch.manifest.Layers {
 			dec, derr := decideLayer(l, c.o.minLayerSize)
 			if derr != nil {
-				err = &LayerError{Image: c.name, Platforms: []string{plat}, Layer: l.Digest, Err: derr}
+				err = &LayerError{Image: c.name, Platforms: []v1.Platform{plat}, Layer: l.Digest, Err: derr}
 				return
 			}
 			if dec.ignore {
@@ -445,26 +446,30 @@ func (c *converter) planLayers(root *node) error {
 				c.jobByID[k] = j
 				c.jobs = append(c.jobs, j)
 			}
-			if !slices.Contains(j.platforms, plat) {
-				j.platforms = append(j.platforms, plat)
-			}
+			j.platforms = addPlatform(j.platforms, plat)
 			ch.slots = append(ch.slots, layerSlot{desc: l, job: j})
 		}
 	})
 	return err
 }
 
-func (c *converter) layerReport(l ocispec.Descriptor, plat string) int {
+func (c *converter) layerReport(l ocispec.Descriptor, plat v1.Platform) int {
 	i, ok := c.layers[l.Digest]
 	if !ok {
 		i = len(c.report.Layers)
 		c.layers[l.Digest] = i
 		c.report.Layers = append(c.report.Layers, LayerReport{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size})
 	}
-	if !slices.Contains(c.report.Layers[i].Platforms, plat) {
-		c.report.Layers[i].Platforms = append(c.report.Layers[i].Platforms, plat)
-	}
+	c.report.Layers[i].Platforms = addPlatform(c.report.Layers[i].Platforms, plat)
 	return i
+}
+
+// addPlatform adds p to ps unless ps has it.
+func addPlatform(ps []v1.Platform, p v1.Platform) []v1.Platform {
+	if slices.ContainsFunc(ps, p.Equals) {
+		return ps
+	}
+	return append(ps, p)
 }
 
 func (c *converter) event(e Event) {
@@ -656,10 +661,10 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 func (c *converter) newBlob(kind string, d ocispec.Descriptor) {
-	if slices.ContainsFunc(c.report.NewBlobs, func(b BlobReport) bool { return b.Digest == d.Digest }) {
+	if slices.ContainsFunc(c.report.NewBlobs, func(b BlobReport) bool { return b.Digest.String() == d.Digest.String() }) {
 		return
 	}
-	c.report.NewBlobs = append(c.report.NewBlobs, BlobReport{Kind: kind, Descriptor: Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}})
+	c.report.NewBlobs = append(c.report.NewBlobs, BlobReport{Kind: kind, Descriptor: ociindex.ReportDescriptor(d)})
 }
 
 // assemble builds the converted index for n, bottom up, and returns how many

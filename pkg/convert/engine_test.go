@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -576,7 +577,7 @@ func TestReportJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Result != rep.Result || len(back.Layers) != len(rep.Layers) || back.Timings.Total != rep.Timings.Total || back.BytesWritten == 0 {
+	if !reflect.DeepEqual(back.Result, rep.Result) || !reflect.DeepEqual(back.Platforms[0].Platform, rep.Platforms[0].Platform) || len(back.Layers) != len(rep.Layers) || back.Timings.Total != rep.Timings.Total || back.BytesWritten == 0 {
 		t.Fatalf("round trip lost data: %s", b)
 	}
 	var sum int64

@@ -57,7 +57,7 @@ func TestWrappedReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Wrapped || rep.Source.Digest != d.Digest || rep.Source.MediaType != d.MediaType {
+	if !rep.Wrapped || rep.Source.Digest.String() != d.Digest.String() || string(rep.Source.MediaType) != d.MediaType {
 		t.Fatalf("source %+v wrapped %v, want %s", rep.Source, rep.Wrapped, d.Digest)
 	}
 	// (An OCI index byte-identical to the wrapped form would count as wrapped.)

@@ -121,7 +121,7 @@ func TestParityWithSoci(t *testing.T) {
 			top, want := expectedBlobs(t, tc.name, tc.label)
 			got := collect(t, out)
 			h, _ := out.Digest()
-			if h.String() != top.String() || rep.Result.Digest != top {
+			if h.String() != top.String() || rep.Result.Digest.String() != top.String() {
 				raw, _ := out.RawManifest()
 				t.Errorf("top index %s (report %s), want %s:\n%s\nwant:\n%s", h, rep.Result.Digest, top, raw, want[top])
 			}
@@ -142,7 +142,7 @@ func TestParityWithSoci(t *testing.T) {
 			}
 			// Every new blob in the report is among soci's new blobs.
 			for _, b := range rep.NewBlobs {
-				if _, ok := want[b.Digest]; !ok {
+				if _, ok := want[digest.Digest(b.Digest.String())]; !ok {
 					t.Errorf("report lists new blob %s (%s) that soci did not write", b.Digest, b.Kind)
 				}
 			}

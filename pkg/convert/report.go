@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/socify/socify/pkg/ociindex"
@@ -31,13 +32,13 @@ var (
 // LayerError is a failure to index one layer.
 type LayerError struct {
 	Image     string
-	Platforms []string
+	Platforms []v1.Platform
 	Layer     digest.Digest
 	Err       error
 }
 
 func (e *LayerError) Error() string {
-	return fmt.Sprintf("image %s, platform %s, layer %s: %v", e.Image, strings.Join(e.Platforms, ","), e.Layer, e.Err)
+	return fmt.Sprintf("image %s, platform %s, layer %s: %v", e.Image, JoinPlatforms(e.Platforms, ","), e.Layer, e.Err)
 }
 
 func (e *LayerError) Unwrap() error { return e.Err }
@@ -57,11 +58,14 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// Descriptor is the short form of an OCI descriptor used in reports.
-type Descriptor struct {
-	MediaType string        `json:"mediaType"`
-	Digest    digest.Digest `json:"digest"`
-	Size      int64         `json:"size"`
+// JoinPlatforms writes platforms as reports show them: "linux/amd64, linux/arm64/v8" (v1.Platform's
+// String, joined by sep).
+func JoinPlatforms(platforms []v1.Platform, sep string) string {
+	s := make([]string, len(platforms))
+	for i, p := range platforms {
+		s[i] = p.String()
+	}
+	return strings.Join(s, sep)
 }
 
 // Layer statuses.
@@ -76,10 +80,10 @@ type Report struct {
 	Image string `json:"image,omitempty"`
 	// Source is the converted image index or, when Wrapped, the lone image
 	// manifest that the index wraps the way soci does.
-	Source  Descriptor `json:"source"`
-	Wrapped bool       `json:"wrapped,omitempty"`
-	// Result is the converted image index (empty on failure).
-	Result Descriptor `json:"result"`
+	Source  v1.Descriptor `json:"source"`
+	Wrapped bool          `json:"wrapped,omitempty"`
+	// Result is the converted image index (nil on failure).
+	Result *v1.Descriptor `json:"result,omitempty"`
 
 	SpanSize            int64  `json:"spanSize"`
 	MinLayerSize        int64  `json:"minLayerSize"`
@@ -114,7 +118,7 @@ type Timings struct {
 
 // PlatformReport is one image manifest of the source.
 type PlatformReport struct {
-	Platform string `json:"platform"`
+	Platform v1.Platform `json:"platform"`
 	// SourceManifest is the manifest digest in the source, Manifest the digest
 	// in the result (they differ once annotated or re-encoded).
 	SourceManifest digest.Digest `json:"sourceManifest"`
@@ -131,7 +135,7 @@ type LayerReport struct {
 	Digest    digest.Digest `json:"digest"`
 	MediaType string        `json:"mediaType"`
 	Size      int64         `json:"size"`
-	Platforms []string      `json:"platforms"`
+	Platforms []v1.Platform `json:"platforms"`
 	Status    string        `json:"status"`
 	Reason    string        `json:"reason,omitempty"`
 	Ztoc      digest.Digest `json:"ztoc,omitempty"`
@@ -148,7 +152,7 @@ type LayerReport struct {
 // BlobReport is one new blob.
 type BlobReport struct {
 	Kind string `json:"kind"` // ztoc, soci-index, soci-config, manifest, index
-	Descriptor
+	v1.Descriptor
 }
 
 // EventKind tells what an Event reports.

@@ -107,7 +107,7 @@ func TestDockerArchiveUncompressed(t *testing.T) {
 		t.Fatalf("manifest %+v", m)
 	}
 	out, rep := convertSource(t, src, convert.WithMinLayerSize(0))
-	if rep.Platforms[0].Platform != "linux/arm64" || len(rep.Layers) != 2 || rep.Layers[0].Status != convert.LayerIndexed {
+	if rep.Platforms[0].Platform.String() != "linux/arm64" || len(rep.Layers) != 2 || rep.Layers[0].Status != convert.LayerIndexed {
 		t.Fatalf("report %+v", rep)
 	}
 	dst := filepath.Join(t.TempDir(), "out.tar")

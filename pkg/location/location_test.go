@@ -354,7 +354,7 @@ func TestPartialLayout(t *testing.T) {
 		t.Fatalf("source %+v", src)
 	}
 	out, rep := convertSource(t, src, v.opts...)
-	if len(rep.Platforms) != 1 || rep.Platforms[0].Platform != "linux/amd64" {
+	if len(rep.Platforms) != 1 || rep.Platforms[0].Platform.String() != "linux/amd64" {
 		t.Fatalf("%+v", rep.Platforms)
 	}
 	write(t, "oci-archive:"+filepath.Join(t.TempDir(), "o.tar"), out)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -165,6 +166,14 @@ func OCIPlatform(p v1.Platform) ocispec.Platform {
 func V1Platform(p ocispec.Platform) v1.Platform {
 	return v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion,
 		OSFeatures: append([]string(nil), p.OSFeatures...)}
+}
+
+// ReportDescriptor is d the way socify's reports (convert's, verify's and pkg/socify's) carry
+// descriptors: go-containerregistry's v1.Descriptor, their one descriptor type, with the media
+// type, digest and size only.
+func ReportDescriptor(d ocispec.Descriptor) v1.Descriptor {
+	h, _ := v1.NewHash(d.Digest.String())
+	return v1.Descriptor{MediaType: types.MediaType(d.MediaType), Digest: h, Size: d.Size}
 }
 
 // ConfigPlatform is containerd's ConfigPlatform, the rule soci applies to a

@@ -81,7 +81,7 @@ func ExampleInspect() {
 	for _, p := range rep.Platforms {
 		fmt.Println(p.Platform, "SOCI-enabled:", p.SociEnabled)
 		for _, l := range p.Layers {
-			fmt.Println("layer", l.Digest[len("sha256:"):][:12], l.NoZtoc)
+			fmt.Println("layer", l.Digest.Hex[:12], l.NoZtoc)
 		}
 	}
 	// Output:

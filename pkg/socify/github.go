@@ -23,7 +23,7 @@ func (r *Result) WriteGitHubOutput(w io.Writer) error {
 	socis := []soci{}
 	for _, p := range r.Conversion.Platforms {
 		if p.SociIndex != "" {
-			socis = append(socis, soci{p.Platform, p.Manifest.String(), p.SociIndex.String()})
+			socis = append(socis, soci{p.Platform.String(), p.Manifest.String(), p.SociIndex.String()})
 		}
 	}
 	ref := r.Reference

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/socify/socify/pkg/convert"
@@ -39,9 +40,13 @@ func TestWrittenTags(t *testing.T) {
 // it would write.
 func TestWriteGitHubOutput(t *testing.T) {
 	d := func(c string) digest.Digest { return digest.Digest("sha256:" + strings.Repeat(c, 64)) }
-	rep := &convert.Report{Source: convert.Descriptor{Digest: d("1")}, Platforms: []convert.PlatformReport{
-		{Platform: "linux/amd64", Manifest: d("2"), SociIndex: d("3")},
-		{Platform: "linux/arm64", Skipped: "not selected"},
+	src, err := v1.NewHash(d("1").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &convert.Report{Source: v1.Descriptor{Digest: src}, Platforms: []convert.PlatformReport{
+		{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Manifest: d("2"), SociIndex: d("3")},
+		{Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Skipped: "not selected"},
 	}}
 	r := &Result{Destination: "localhost:5000/app:v1-soci", Reference: "localhost:5000/app:v1-soci@" + d("4").String(),
 		Digest: d("4").String(), Changed: true, ChildTags: []string{"localhost:5000/app:v1-soci-linux-amd64"}, Conversion: rep}

@@ -36,9 +36,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	for _, p := range rep.Platforms {
 		switch {
 		case p.SociIndex != "":
-			t.Printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform, p.Manifest, "", p.SociIndex)
+			t.Printf("platform %-14s manifest %s\n         %-14s SOCI index %s\n", p.Platform.String(), p.Manifest, "", p.SociIndex)
 		case p.Skipped != "":
-			t.Printf("platform %-14s kept as is: %s\n", p.Platform, p.Skipped)
+			t.Printf("platform %-14s kept as is: %s\n", p.Platform.String(), p.Skipped)
 		}
 	}
 	t.Printf("\n")
@@ -49,9 +49,9 @@ func (r *Result) WriteText(w io.Writer) error {
 			if l.Status == convert.LayerCached {
 				how = "zTOC (cached)"
 			}
-			t.Printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), how, ShortDigest(l.Ztoc.String()), l.Spans, l.Files, strings.Join(l.Platforms, ", "))
+			t.Printf("layer    %s %9s  %s %s, %d spans, %d files (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), how, ShortDigest(l.Ztoc.String()), l.Spans, l.Files, convert.JoinPlatforms(l.Platforms, ", "))
 		default:
-			t.Printf("layer    %s %9s  skipped: %s (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), l.Reason, strings.Join(l.Platforms, ", "))
+			t.Printf("layer    %s %9s  skipped: %s (%s)\n", ShortDigest(l.Digest.String()), units.FormatSize(l.Size), l.Reason, convert.JoinPlatforms(l.Platforms, ", "))
 		}
 		for _, w := range l.Warnings {
 			t.Printf("         warning: %s\n", w)

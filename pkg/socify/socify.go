@@ -243,13 +243,14 @@ func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.
 		if p.SociIndex == "" || p.Manifest == "" {
 			continue
 		}
-		// The report writes platforms with ociindex.FormatPlatform. An image
-		// whose config names no os/arch has no platform to put in a tag; the
-		// index is pushed already, so that manifest goes untagged with a
-		// warning rather than failing a conversion that has succeeded.
-		pl, err := ociindex.ParsePlatform(p.Platform)
+		// The one parser's rules (normalized, os and arch named, valid
+		// components) decide what can form a tag. An image whose config
+		// names no os/arch has no platform to put in a tag; the index is
+		// pushed already, so that manifest goes untagged with a warning
+		// rather than failing a conversion that has succeeded.
+		pl, err := ociindex.ParsePlatform(ociindex.FormatPlatform(ociindex.OCIPlatform(p.Platform)))
 		if err != nil {
-			a.o.log.Warn("manifest not tagged: its platform cannot form a tag", "manifest", p.Manifest.String(), "platform", p.Platform, "err", err)
+			a.o.log.Warn("manifest not tagged: its platform cannot form a tag", "manifest", p.Manifest.String(), "platform", p.Platform.String(), "err", err)
 			continue
 		}
 		h, err := v1.NewHash(p.Manifest.String())

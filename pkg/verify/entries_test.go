@@ -86,7 +86,7 @@ func TestFilesTheSnapshotterServesWrong(t *testing.T) {
 				t.Fatalf("want OK with the layer lazy, got OK=%v lazy=%v noZtoc=%q:\n%s", rep.OK(), l.Lazy, l.NoZtoc, dump(rep.Problems()))
 			}
 			ps := problemsOf(rep.Warnings(), tc.check)
-			if len(ps) != 1 || ps[0].File != tc.file || ps[0].Layer != l.Digest || !strings.Contains(ps[0].Message, tc.msg) {
+			if len(ps) != 1 || ps[0].File != tc.file || ps[0].Layer != l.Digest.String() || !strings.Contains(ps[0].Message, tc.msg) {
 				t.Fatalf("want one %s warning for %s containing %q:\n%s", tc.check, tc.file, tc.msg, dump(rep.Problems()))
 			}
 		})

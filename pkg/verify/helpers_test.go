@@ -427,3 +427,11 @@ func dump(ps []Problem) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// platOf names the platform of a problem, "" for none.
+func platOf(p Problem) string {
+	if p.Platform == nil {
+		return ""
+	}
+	return p.Platform.String()
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Severity says whether a Problem stops lazy loading.
@@ -55,13 +57,13 @@ const (
 
 // Problem is one finding. Fields that do not apply are empty.
 type Problem struct {
-	Severity  Severity `json:"severity"`
-	Check     Check    `json:"check"`
-	Platform  string   `json:"platform,omitempty"`
-	Manifest  string   `json:"manifest,omitempty"`
-	SociIndex string   `json:"sociIndex,omitempty"`
-	Layer     string   `json:"layer,omitempty"`
-	Ztoc      string   `json:"ztoc,omitempty"`
+	Severity  Severity     `json:"severity"`
+	Check     Check        `json:"check"`
+	Platform  *v1.Platform `json:"platform,omitempty"`
+	Manifest  string       `json:"manifest,omitempty"`
+	SociIndex string       `json:"sociIndex,omitempty"`
+	Layer     string       `json:"layer,omitempty"`
+	Ztoc      string       `json:"ztoc,omitempty"`
 	// File is the tar entry concerned.
 	File string `json:"file,omitempty"`
 	// Offset is a byte offset in the layer blob (compressed), unless the
@@ -84,8 +86,8 @@ func (p Problem) String() string {
 	b.WriteString(" [")
 	b.WriteString(string(p.Check))
 	b.WriteString("]")
-	if p.Platform != "" {
-		b.WriteString(" platform " + p.Platform)
+	if p.Platform != nil {
+		b.WriteString(" platform " + platformText(*p.Platform))
 	}
 	if p.Layer != "" {
 		b.WriteString(" layer " + p.Layer)
@@ -131,8 +133,7 @@ const (
 
 // ZtocInfo describes the zTOC of one layer.
 type ZtocInfo struct {
-	Digest      string `json:"digest"`
-	Size        int64  `json:"size"`
+	v1.Descriptor
 	Version     string `json:"version,omitempty"`
 	BuildTool   string `json:"buildTool,omitempty"`
 	Compression string `json:"compression,omitempty"`
@@ -148,7 +149,7 @@ type ZtocInfo struct {
 // PrefetchInfo describes a prefetch artifact: the spans the snapshotter
 // fetches as soon as it mounts the layer.
 type PrefetchInfo struct {
-	Digest string `json:"digest"`
+	v1.Descriptor
 	// Ranges is the number of span ranges, Spans the spans they cover.
 	Ranges int `json:"ranges"`
 	Spans  int `json:"spans"`
@@ -156,9 +157,7 @@ type PrefetchInfo struct {
 
 // LayerReport describes one layer of a platform's image manifest.
 type LayerReport struct {
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
+	v1.Descriptor
 	// Compression as the snapshotter derives it from the media type: gzip,
 	// uncompressed, zstd, or "" when it cannot tell.
 	Compression string    `json:"compression,omitempty"`
@@ -175,9 +174,10 @@ type LayerReport struct {
 
 // PlatformReport describes one platform (image manifest) of the image.
 type PlatformReport struct {
-	Platform  string `json:"platform"`
-	Manifest  string `json:"manifest"`
-	MediaType string `json:"mediaType,omitempty"`
+	// Platform is the descriptor's platform, or the config's when the
+	// descriptor names none (zero when neither does).
+	Platform v1.Platform   `json:"platform"`
+	Manifest v1.Descriptor `json:"manifest"`
 	// SociEnabled: the manifest carries com.amazon.soci.index-digest.
 	SociEnabled bool   `json:"sociEnabled"`
 	SociIndex   string `json:"sociIndex,omitempty"`
@@ -189,8 +189,8 @@ type PlatformReport struct {
 
 // InspectReport describes the SOCI state of an image without reading layers.
 type InspectReport struct {
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
+	// Descriptor is the image index or manifest the reference names.
+	v1.Descriptor
 	// Index is false when the reference names a single image manifest.
 	Index     bool             `json:"index"`
 	Platforms []PlatformReport `json:"platforms"`
@@ -307,7 +307,7 @@ func (r *InspectReport) writeText(tw *textWriter, verified bool) {
 		case p.Lazy:
 			lazy = "zTOCs present (layer data not checked)"
 		}
-		tw.printf("\nplatform %s: manifest %s\n  %s; %s\n", p.Platform, p.Manifest, state, lazy)
+		tw.printf("\nplatform %s: manifest %s\n  %s; %s\n", platformText(p.Platform), p.Manifest.Digest, state, lazy)
 		for i, l := range p.Layers {
 			tw.printf("  layer %d %s\n    %s, %s", i, l.Digest, l.MediaType, sizeString(l.Size))
 			if l.Ztoc != nil {
@@ -374,7 +374,7 @@ func (r *InspectReport) WriteSummary(w io.Writer) error {
 		if p.Lazy {
 			verdict = "lazily loaded"
 		}
-		tw.printf("%s %s\n", p.Platform, verdict)
+		tw.printf("%s %s\n", platformText(p.Platform), verdict)
 	}
 	return tw.err
 }
@@ -401,4 +401,13 @@ func sizeString(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// platformText is how text reports name a platform: "linux/arm64/v8"
+// (v1.Platform's String), "unknown" when nothing names it.
+func platformText(p v1.Platform) string {
+	if s := p.String(); s != "" {
+		return s
+	}
+	return "unknown"
 }

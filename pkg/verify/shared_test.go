@@ -114,7 +114,7 @@ func TestSharedSociIndex(t *testing.T) {
 				}
 			} else {
 				ps := problemsOf(errs, CheckSociDescriptor)
-				if rep.OK() || len(errs) != 1 || len(ps) != 1 || ps[0].Platform != tc.errPlatform ||
+				if rep.OK() || len(errs) != 1 || len(ps) != 1 || platOf(ps[0]) != tc.errPlatform ||
 					!strings.Contains(ps[0].Message, ociindex.AnnotationImageManifestDigest) || !strings.Contains(ps[0].Message, tc.errNames) {
 					t.Fatalf("want one wrong back-link error on %s naming %s:\n%s", tc.errPlatform, tc.errNames, dump(rep.Problems()))
 				}
@@ -125,7 +125,7 @@ func TestSharedSociIndex(t *testing.T) {
 			}
 			for i, w := range tc.warnings {
 				plat, msg, _ := strings.Cut(w, ": ")
-				if warns[i].Platform != plat || !strings.HasPrefix(warns[i].Message, msg) {
+				if platOf(warns[i]) != plat || !strings.HasPrefix(warns[i].Message, msg) {
 					t.Errorf("warning %d = %s, want %s", i, warns[i], w)
 				}
 			}

@@ -277,7 +277,8 @@ func (c *checker) add(sc scope, f finding) {
 		order: sortKey{platform: -1, layer: sc.layerIdx, seq: c.seq},
 	}
 	if sc.plat != nil {
-		p.Platform = sc.plat.name
+		pl := c.rep.Platforms[sc.plat.n].Platform
+		p.Platform = &pl
 		p.Manifest = sc.plat.desc.Digest.String()
 		p.order.platform = sc.plat.n
 		if sc.soci == "" {
@@ -331,13 +332,12 @@ func (c *checker) finish() {
 	}
 }
 
-// platformString writes a platform the way convert reports and
-// ociindex.ParsePlatform reads it.
+// platformString writes a platform the way the reports do.
 func platformString(p *ocispec.Platform) string {
 	if p == nil {
 		return "unknown"
 	}
-	return ociindex.FormatPlatform(*p)
+	return platformText(ociindex.V1Platform(*p))
 }
 
 // wanted reports whether a platform is among those asked for.

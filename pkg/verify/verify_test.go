@@ -47,11 +47,11 @@ func TestSociVectorsVerify(t *testing.T) {
 				t.Fatalf("%d platforms, want %d", len(rep.Image.Platforms), len(tc.lazy))
 			}
 			for _, p := range rep.Image.Platforms {
-				if p.Lazy != tc.lazy[p.Platform] {
-					t.Errorf("platform %s lazy=%v, want %v", p.Platform, p.Lazy, tc.lazy[p.Platform])
+				if p.Lazy != tc.lazy[p.Platform.String()] {
+					t.Errorf("platform %s lazy=%v, want %v", p.Platform, p.Lazy, tc.lazy[p.Platform.String()])
 				}
 				if !p.Lazy {
-					if ws := problemsOf(rep.Warnings(), CheckPlatform); len(ws) != 1 || ws[0].Platform != p.Platform {
+					if ws := problemsOf(rep.Warnings(), CheckPlatform); len(ws) != 1 || platOf(ws[0]) != p.Platform.String() {
 						t.Errorf("want one platform warning for %s:\n%s", p.Platform, dump(rep.Problems()))
 					}
 					continue
@@ -106,7 +106,7 @@ func TestConvertedImageVerifies(t *testing.T) {
 			Image InspectReport `json:"image"`
 		}
 		must(t, json.Unmarshal(js.Bytes(), &back))
-		if !back.OK || len(back.Image.Platforms) != 2 || back.Image.Platforms[1].Platform != "linux/arm64" {
+		if !back.OK || len(back.Image.Platforms) != 2 || back.Image.Platforms[1].Platform.String() != "linux/arm64" {
 			t.Errorf("json: %s", js.String())
 		}
 	}
@@ -341,15 +341,15 @@ func TestCorruptions(t *testing.T) {
 			if hit == nil {
 				t.Fatalf("no %s %s problem containing %q:\n%s", tc.sev, tc.check, tc.msg, dump(rep.Problems()))
 			}
-			if hit.Platform != "linux/amd64" || hit.Layer != tc.layer {
-				t.Errorf("problem placed at platform %q layer %q, want linux/amd64 %q: %s", hit.Platform, hit.Layer, tc.layer, hit)
+			if platOf(*hit) != "linux/amd64" || hit.Layer != tc.layer {
+				t.Errorf("problem placed at platform %q layer %q, want linux/amd64 %q: %s", platOf(*hit), hit.Layer, tc.layer, hit)
 			}
 			if (hit.Span != nil) != tc.span || (hit.File != "") != tc.file || (hit.Offset != nil) != tc.offset {
 				t.Errorf("span/file/offset = %v/%q/%v, want %v/%v/%v: %s", hit.Span, hit.File, hit.Offset, tc.span, tc.file, tc.offset, hit)
 			}
 			// The other platform is untouched.
 			for _, p := range rep.Errors() {
-				if p.Platform == "linux/arm64" {
+				if platOf(p) == "linux/arm64" {
 					t.Errorf("unexpected error on the other platform: %s", p)
 				}
 			}
@@ -441,7 +441,7 @@ func TestLayersWithoutZtoc(t *testing.T) {
 	if ls[0].Ztoc == nil || !ls[0].Lazy || ls[1].NoZtoc != ReasonBelowMinSize || ls[2].NoZtoc != ReasonZstd || ls[2].Compression != "zstd" {
 		t.Fatalf("layers: %+v", ls)
 	}
-	if ws := problemsOf(rep.Problems, CheckLayerNotIndexed); len(ws) != 2 || ws[0].Layer != ls[1].Digest || ws[1].Layer != ls[2].Digest || ws[0].Severity != SeverityWarning {
+	if ws := problemsOf(rep.Problems, CheckLayerNotIndexed); len(ws) != 2 || ws[0].Layer != ls[1].Digest.String() || ws[1].Layer != ls[2].Digest.String() || ws[0].Severity != SeverityWarning {
 		t.Fatalf("warnings:\n%s", dump(rep.Problems))
 	}
 	var text bytes.Buffer
@@ -504,7 +504,7 @@ func TestPlatformSelection(t *testing.T) {
 	s := converted(t, baseImage(t))
 	rep, err := Verify(context.Background(), s.index(), WithPlatforms(v1.Platform{OS: "linux", Architecture: "arm64"}))
 	must(t, err)
-	if !rep.OK() || len(rep.Image.Platforms) != 1 || rep.Image.Platforms[0].Platform != "linux/arm64" {
+	if !rep.OK() || len(rep.Image.Platforms) != 1 || rep.Image.Platforms[0].Platform.String() != "linux/arm64" {
 		t.Fatalf("%+v\n%s", rep.Image.Platforms, dump(rep.Problems()))
 	}
 	// A platform the image lacks is an error that lists the image's.
@@ -559,7 +559,7 @@ func TestMissingLayerBlob(t *testing.T) {
 	rep, err := Verify(context.Background(), s.index())
 	must(t, err)
 	ps := problemsOf(rep.Errors(), CheckLayerBlob)
-	if rep.OK() || len(ps) != 1 || ps[0].Platform != "linux/arm64" || ps[0].Layer != pb.layers[0].Digest.String() {
+	if rep.OK() || len(ps) != 1 || platOf(ps[0]) != "linux/arm64" || ps[0].Layer != pb.layers[0].Digest.String() {
 		t.Fatalf("%s", dump(rep.Problems()))
 	}
 }

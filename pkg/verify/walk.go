@@ -50,20 +50,21 @@ func (c *checker) walkIndexRoot(ctx context.Context, idx v1.ImageIndex) error {
 	if err != nil {
 		return fmt.Errorf("image index %s: %w", digest.FromBytes(raw), err)
 	}
-	c.rep.Digest, c.rep.MediaType, c.rep.Index = digest.FromBytes(raw).String(), string(mt), true
+	c.rep.Descriptor = ociindex.ReportDescriptor(ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))})
+	c.rep.Index = true
 	// An OCI layout's index.json that holds one image index (soci's and
 	// nerdctl's archives) stands for that index.
 	if len(ix.Manifests) == 1 && ociindex.IsIndexType(ix.Manifests[0].MediaType) {
 		d := ix.Manifests[0]
 		if child, craw, cix, err := c.openIndex(idx, d); err == nil {
 			idx, ix = child, cix
-			c.rep.Digest, c.rep.MediaType = digest.FromBytes(craw).String(), d.MediaType
+			c.rep.Descriptor = ociindex.ReportDescriptor(ocispec.Descriptor{MediaType: d.MediaType, Digest: digest.FromBytes(craw), Size: int64(len(craw))})
 		} else {
 			c.add(imageScope(), errorf(CheckManifest, "%v", err))
 			return nil
 		}
 	}
-	c.visited[digest.Digest(c.rep.Digest)] = true
+	c.visited[digest.Digest(c.rep.Digest.String())] = true
 	if err := c.walkIndex(ctx, idx, ix, 0); err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ func (c *checker) walkImageRoot(ctx context.Context, img v1.Image) error {
 		return fmt.Errorf("reading the image manifest media type: %w", err)
 	}
 	d := ocispec.Descriptor{MediaType: string(mt), Digest: digest.FromBytes(raw), Size: int64(len(raw))}
-	c.rep.Digest, c.rep.MediaType = d.Digest.String(), d.MediaType
+	c.rep.Descriptor = ociindex.ReportDescriptor(d)
 	c.add(imageScope(), warnf(CheckImage, "the reference names an image manifest, not an image index: the image works, but nothing reachable from the tag references its SOCI index, so image copies (crane, skopeo, docker buildx imagetools) and registry garbage collection lose it; soci and socify write an index"))
 	c.addManifest(ctx, img, d, raw)
 	return c.checkPlatforms(ctx)
@@ -173,7 +174,7 @@ func (c *checker) walkIndex(ctx context.Context, idx v1.ImageIndex, ix ocispec.I
 			img, raw, err := openManifest(idx, d)
 			if err != nil {
 				c.add(imageScope(), errorf(CheckManifest, "platform %s: %v", platformString(d.Platform), err))
-				c.newPlatform(d, platformString(d.Platform))
+				c.newPlatform(d, d.Platform)
 				continue
 			}
 			c.addManifest(ctx, img, d, raw)
@@ -201,10 +202,14 @@ func openManifest(idx v1.ImageIndex, d ocispec.Descriptor) (v1.Image, []byte, er
 	return img, raw, nil
 }
 
-func (c *checker) newPlatform(d ocispec.Descriptor, name string) *platform {
-	p := &platform{n: len(c.plats), name: name, desc: d}
+func (c *checker) newPlatform(d ocispec.Descriptor, plat *ocispec.Platform) *platform {
+	p := &platform{n: len(c.plats), name: platformString(plat), desc: d}
+	var vp v1.Platform
+	if plat != nil {
+		vp = ociindex.V1Platform(*plat)
+	}
 	c.plats = append(c.plats, p)
-	c.rep.Platforms = append(c.rep.Platforms, PlatformReport{Platform: name, Manifest: d.Digest.String(), MediaType: d.MediaType, Layers: []LayerReport{}})
+	c.rep.Platforms = append(c.rep.Platforms, PlatformReport{Platform: vp, Manifest: ociindex.ReportDescriptor(d), Layers: []LayerReport{}})
 	c.stats.Manifests++
 	return p
 }
@@ -214,7 +219,7 @@ func (c *checker) addManifest(ctx context.Context, img v1.Image, d ocispec.Descr
 	m, err := ociindex.ParseManifest(raw, d.MediaType)
 	if err != nil {
 		c.add(imageScope(), errorf(CheckManifest, "manifest %s (platform %s): %v", d.Digest, platformString(d.Platform), err))
-		c.newPlatform(d, platformString(d.Platform))
+		c.newPlatform(d, d.Platform)
 		return
 	}
 	if m.Config.MediaType == ociindex.ArtifactTypeSociIndexV2 || m.Config.MediaType == ociindex.ArtifactTypeSociIndexV1 {
@@ -233,7 +238,7 @@ func (c *checker) addManifest(ctx context.Context, img v1.Image, d ocispec.Descr
 			return
 		}
 	}
-	p := c.newPlatform(d, platformString(plat))
+	p := c.newPlatform(d, plat)
 	p.img, p.manifest = img, m
 	if d.Platform == nil {
 		p.desc.Platform = plat
@@ -314,7 +319,7 @@ func (c *checker) checkPlatform(ctx context.Context, p *platform) {
 	pr := &c.rep.Platforms[p.n]
 	for _, l := range p.manifest.Layers {
 		comp, _ := layerCompression(l.MediaType)
-		pr.Layers = append(pr.Layers, LayerReport{Digest: l.Digest.String(), MediaType: l.MediaType, Size: l.Size, Compression: comp})
+		pr.Layers = append(pr.Layers, LayerReport{Descriptor: ociindex.ReportDescriptor(l), Compression: comp})
 	}
 	defer c.explainLayersWithoutZtoc(p)
 
@@ -568,7 +573,7 @@ func (c *checker) checkZtocs(ctx context.Context, p *platform, img v1.Image, m o
 		if a == nil {
 			continue
 		}
-		info := &PrefetchInfo{Digest: pb.desc.Digest.String(), Ranges: len(a.PrefetchSpans)}
+		info := &PrefetchInfo{Descriptor: ociindex.ReportDescriptor(pb.desc), Ranges: len(a.PrefetchSpans)}
 		for _, sp := range a.PrefetchSpans {
 			info.Spans += int(sp.EndSpan) - int(sp.StartSpan) + 1
 		}
@@ -696,8 +701,8 @@ func (c *checker) explainLayersWithoutZtoc(p *platform) {
 			continue
 		}
 		sc := p.scope()
-		sc.layerIdx, sc.layer = i, l.Digest
-		comp, isLayer := layerCompression(l.MediaType)
+		sc.layerIdx, sc.layer = i, l.Digest.String()
+		comp, isLayer := layerCompression(string(l.MediaType))
 		switch {
 		case !pr.SociEnabled || p.broken:
 			l.NoZtoc = ReasonNoSociIndex
