@@ -1,14 +1,13 @@
 package ztoc
 
 import (
-	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/socify/socify/pkg/ztoc/internal/inflate"
 )
@@ -369,35 +368,32 @@ func typeCode(s string) uint8 {
 }
 
 // checkpointStore holds the gzip zinfo blob's records until Marshal. Each
-// 32 KiB window is kept deflated (BestSpeed) when that is smaller: the
-// windows are also in the serialized zTOC, and holding them raw as well
-// would make a checkpoint-heavy zTOC cost twice its size at its peak.
-// Deflating a window costs about as much as inflating 100 KiB of the layer.
+// 32 KiB window is kept S2-compressed when that is smaller: the windows are
+// also in the serialized zTOC, and holding them raw as well would make a
+// checkpoint-heavy zTOC cost twice its size at its peak. S2 rather than
+// deflate because it is an order of magnitude cheaper per window (deflate's
+// BestSpeed cost about 6 % of a build's CPU on a 500 MB layer, S2 well under
+// 1 %) for a ratio close to it (0.71 against 0.67 on real-file windows).
 type checkpointStore struct {
 	header [12]byte
 	a      arena
 	count  int
-	fw     *flate.Writer
-	buf    bytes.Buffer
-	fr     io.ReadCloser
+	enc    []byte
 	rec    []byte
 }
 
 func (s *checkpointStore) add(in, out int64, bits uint8, window []byte) {
-	if s.fw == nil {
-		s.fw, _ = flate.NewWriter(nil, flate.BestSpeed)
+	if s.enc == nil {
+		s.enc = make([]byte, s2.MaxEncodedLen(inflate.WindowSize))
 		s.a.chunk = 1 << 20 // 31 raw records; a 256 KiB chunk would waste 12%
 	}
-	s.buf.Reset()
-	s.fw.Reset(&s.buf)
-	s.fw.Write(window) // a bytes.Buffer does not fail
-	s.fw.Close()
+	enc := s2.Encode(s.enc, window)
 	rec := binary.LittleEndian.AppendUint64(s.rec[:0], uint64(in))
 	rec = binary.LittleEndian.AppendUint64(rec, uint64(out))
 	rec = append(rec, bits)
-	if s.buf.Len() < len(window) {
-		rec = binary.LittleEndian.AppendUint32(rec, uint32(s.buf.Len()))
-		rec = append(rec, s.buf.Bytes()...)
+	if len(enc) < len(window) {
+		rec = binary.LittleEndian.AppendUint32(rec, uint32(len(enc)))
+		rec = append(rec, enc...)
 	} else {
 		rec = binary.LittleEndian.AppendUint32(rec, 0)
 		rec = append(rec, window...)
@@ -426,13 +422,11 @@ func (s *checkpointStore) copyTo(dst []byte) error {
 			copy(w, b[:inflate.WindowSize])
 			c.pos.off += 21 + inflate.WindowSize
 		} else {
-			br := bytes.NewReader(b[:clen])
-			if s.fr == nil {
-				s.fr = flate.NewReader(br)
-			} else {
-				s.fr.(flate.Resetter).Reset(br, nil)
+			got, err := s2.Decode(w, b[:clen])
+			if err == nil && (len(got) != len(w) || &got[0] != &w[0]) {
+				err = fmt.Errorf("decoded %d bytes", len(got))
 			}
-			if _, err := io.ReadFull(s.fr, w); err != nil {
+			if err != nil {
 				return fmt.Errorf("ztoc: checkpoint %d: restoring its window: %w", k, err)
 			}
 			c.pos.off += 21 + clen
