@@ -874,6 +874,9 @@ func (d *Decoder) copyStored() error {
 }
 
 // huffSlow decodes one symbol near the end of the input, checking every bit.
+// It consumes a codeword, then its extra bits, each only when all its bits
+// are there, so a truncated stream stops (and reports its offset) exactly
+// where it did before the tables carried both lengths in one entry.
 func (d *Decoder) huffSlow() error {
 	if d.op >= d.outLimit {
 		return nil
@@ -890,10 +893,11 @@ func (d *Decoder) huffSlow() error {
 	if e&(fLit|fLen|fEOB) == 0 {
 		return d.fail("invalid literal/length code")
 	}
-	if uint(e&0xff) > d.nb {
+	cw := uint(e >> 8 & 15)
+	if cw > d.nb {
 		return io.ErrUnexpectedEOF
 	}
-	d.drop(uint(e & 0xff))
+	d.drop(cw)
 	if e&fLit != 0 {
 		d.out[d.op] = byte(e >> 16)
 		d.op++
@@ -902,7 +906,7 @@ func (d *Decoder) huffSlow() error {
 	if e&fEOB != 0 {
 		return d.endBlock()
 	}
-	x := uint(e >> 8 & 15)
+	x := uint(e&0xff) - cw
 	if x > d.nb {
 		return io.ErrUnexpectedEOF
 	}
@@ -919,11 +923,12 @@ func (d *Decoder) huffSlow() error {
 	if e&fDist == 0 {
 		return d.fail("invalid distance code")
 	}
-	if uint(e&0xff) > d.nb {
+	cw = uint(e >> 8 & 15)
+	if cw > d.nb {
 		return io.ErrUnexpectedEOF
 	}
-	d.drop(uint(e & 0xff))
-	x = uint(e >> 8 & 15)
+	d.drop(cw)
+	x = uint(e&0xff) - cw
 	if x > d.nb {
 		return io.ErrUnexpectedEOF
 	}
@@ -939,10 +944,14 @@ func (d *Decoder) huffSlow() error {
 	return nil
 }
 
-// huffFast is the hot loop. It runs while at least 8 input bytes and room
-// for a whole match remain, so that one refill covers a full
-// length/distance pair (at most 48 bits) and no copy needs a bounds check
-// beyond the slice's own.
+// huffFast is the hot loop, in libdeflate's manner. It runs while at least 8
+// input bytes and room for a whole match remain, so that one refill (an
+// unaligned 64-bit load; the bits above nb are always the input's next
+// bits, so or-ing the load in again is harmless) covers a full
+// length/distance pair (at most 48 bits), and match copies may write whole
+// words past the match end. Each entry is looked up before the refill that
+// precedes its use: the refill only adds bits above the 16 or more real
+// bits left at the bottom, so the lookup does not wait for the load.
 func (d *Decoder) huffFast() error {
 	in := d.in[:d.inEnd]
 	out := d.out
@@ -954,33 +963,58 @@ func (d *Decoder) huffFast() error {
 	// Distances may reach back to the start of the member's output.
 	reach := d.memberOut - int64(d.crcPos)
 	var err error
+	const litMask = 1<<litRoot - 1
+	if ip > inLimit {
+		return nil
+	}
+	b |= binary.LittleEndian.Uint64(in[ip:]) << (nb & 63)
+	ip += int((63 - nb) >> 3)
+	nb |= 56
+	e := lit[b&litMask]
 	for op < outLimit && ip <= inLimit {
-		b |= binary.LittleEndian.Uint64(in[ip:]) << nb
+		b |= binary.LittleEndian.Uint64(in[ip:]) << (nb & 63)
 		ip += int((63 - nb) >> 3)
 		nb |= 56
 
-		e := lit[b&(1<<litRoot-1)]
+		if e&fLit != 0 {
+			// Up to three literals per refill (at most 45 bits).
+			b >>= e & 63
+			nb -= uint(e & 0xff)
+			out[op] = byte(e >> 16)
+			op++
+			e = lit[b&litMask]
+			if e&fLit != 0 {
+				b >>= e & 63
+				nb -= uint(e & 0xff)
+				out[op] = byte(e >> 16)
+				op++
+				e = lit[b&litMask]
+				if e&fLit != 0 {
+					b >>= e & 63
+					nb -= uint(e & 0xff)
+					out[op] = byte(e >> 16)
+					op++
+					e = lit[b&litMask]
+				}
+			}
+			continue
+		}
 		if e&fSub != 0 {
 			b >>= litRoot
 			nb -= litRoot
 			e = lit[e>>16+uint32(b&(1<<(e>>8&15)-1))]
-		}
-		b >>= e & 0xff
-		nb -= uint(e & 0xff)
-		if e&fLit != 0 {
-			out[op] = byte(e >> 16)
-			op++
-			// A second literal usually fits in the bits left (>= 41).
-			e = lit[b&(1<<litRoot-1)]
-			if e&fLit != 0 && e&fSub == 0 {
-				b >>= e & 0xff
+			if e&fLit != 0 {
+				b >>= e & 63
 				nb -= uint(e & 0xff)
 				out[op] = byte(e >> 16)
 				op++
+				e = lit[b&litMask]
+				continue
 			}
-			continue
 		}
 		if e&fLen == 0 {
+			b >>= e & 63
+			nb -= uint(e & 0xff)
 			if e&fEOB != 0 {
 				d.ip, d.op, d.b, d.nb = ip, op, b, nb
 				return d.endBlock()
@@ -988,27 +1022,26 @@ func (d *Decoder) huffFast() error {
 			err = d.failAt(ip, nb, op, "invalid literal/length code")
 			break
 		}
-		x := e >> 8 & 15
-		length := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		saved := b
+		b >>= e & 63
+		nb -= uint(e & 0xff)
+		length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
 
-		e = dist[b&(1<<distRoot-1)]
-		if e&fSub != 0 {
+		ed := dist[b&(1<<distRoot-1)]
+		if ed&fSub != 0 {
 			b >>= distRoot
 			nb -= distRoot
-			e = dist[e>>16+uint32(b&(1<<(e>>8&15)-1))]
+			ed = dist[ed>>16+uint32(b&(1<<(ed>>8&15)-1))]
 		}
-		if e&fDist == 0 {
+		if ed&fDist == 0 {
 			err = d.failAt(ip, nb, op, "invalid distance code")
 			break
 		}
-		b >>= e & 0xff
-		nb -= uint(e & 0xff)
-		x = e >> 8 & 15
-		dst := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		saved = b
+		b >>= ed & 63
+		nb -= uint(ed & 0xff)
+		dst := int(ed>>16) + int((saved&(1<<(ed&63)-1))>>(ed>>8&15))
+		e = lit[b&litMask]
 		if int64(dst) > reach+int64(op) {
 			err = d.failAt(ip, nb, op, "invalid distance too far back")
 			break
@@ -1020,14 +1053,15 @@ func (d *Decoder) huffFast() error {
 				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
 			}
 		case dst == 1:
-			c := out[src]
-			s := out[op : op+length]
-			for i := range s {
-				s[i] = c
+			v := uint64(out[src]) * 0x0101010101010101
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], v)
 			}
 		default:
-			for i := 0; i < length; i++ {
-				out[op+i] = out[src+i]
+			// Each word read starts dst bytes back, so its first dst
+			// bytes are final: step by dst.
+			for i := 0; i < length; i += dst {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
 			}
 		}
 		op += length

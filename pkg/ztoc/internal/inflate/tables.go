@@ -2,17 +2,22 @@ package inflate
 
 import (
 	"errors"
+	"math/bits"
 	"sync"
 )
 
-// A decoding table entry packs everything the hot loop needs into 32 bits:
+// A decoding table entry packs everything the hot loop needs into 32 bits,
+// as libdeflate's do:
 //
-//	bits  0-7   bits to consume (for a subtable pointer: the root bits)
-//	bits  8-11  extra bits of a length/distance (for a pointer: subtable bits)
+//	bits  0-7   bits to consume: the codeword and, for a length or distance,
+//	            its extra bits (for a subtable pointer: the root bits)
+//	bits  8-11  the codeword's own length (for a pointer: subtable bits)
 //	bits 12-15  flags
 //	bits 16-31  value: literal byte, length or distance base, subtable start
 //
-// An entry with no flag set is an invalid code.
+// so that one shift consumes a length or distance with its extra bits, and
+// the extra bits are (saved & (1<<total-1)) >> codeword. An entry with no
+// flag set is an invalid code.
 const (
 	fLit  = 1 << 12 // literal (or, in the code-length table, any symbol)
 	fLen  = 1 << 13 // length symbol of the literal/length alphabet
@@ -54,30 +59,27 @@ var (
 	errIncomplete     = errors.New("invalid code lengths set (incomplete)")
 )
 
-// symbolEntry returns the table entry for sym of the given alphabet, without
-// the length byte.
-func symbolEntry(kind tableKind, sym int) uint32 {
-	switch kind {
-	case kindCodes:
-		return fLit | uint32(sym)<<16
-	case kindLens:
+// symbolEntries holds, per alphabet, each symbol's entry without its
+// lengths, except that a length or distance carries its extra bits in bits
+// 0-7 (buildTable adds the codeword length to them).
+var symbolEntries = func() (t [3][288]uint32) {
+	for sym := range 288 {
+		t[kindCodes][sym] = fLit | uint32(sym)<<16
 		switch {
 		case sym < 256:
-			return fLit | uint32(sym)<<16
+			t[kindLens][sym] = fLit | uint32(sym)<<16
 		case sym == 256:
-			return fEOB
+			t[kindLens][sym] = fEOB
 		case sym < 286:
 			i := sym - 257
-			return fLen | uint32(lenBase[i])<<16 | uint32(lenExtra[i])<<8
+			t[kindLens][sym] = fLen | uint32(lenBase[i])<<16 | uint32(lenExtra[i])
 		}
-		return 0
-	default:
 		if sym < 30 {
-			return fDist | uint32(dstBase[sym])<<16 | uint32(dstExtra[sym])<<8
+			t[kindDists][sym] = fDist | uint32(dstBase[sym])<<16 | uint32(dstExtra[sym])
 		}
-		return 0
 	}
-}
+	return t
+}()
 
 // buildTable fills table for the canonical Huffman code given by lens, with
 // zlib's acceptance rules: over-subscribed codes are errors, incomplete codes
@@ -86,17 +88,15 @@ func symbolEntry(kind tableKind, sym int) uint32 {
 func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 	var count [16]int
 	for _, l := range lens {
-		count[l]++
+		count[l&15]++
 	}
 	maxLen := 15
 	for maxLen > 0 && count[maxLen] == 0 {
 		maxLen--
 	}
 	size := 1 << root
-	for i := 0; i < size; i++ {
-		table[i] = 0
-	}
 	if maxLen == 0 {
+		clear(table[:size])
 		if kind == kindCodes {
 			return errIncomplete
 		}
@@ -110,8 +110,12 @@ func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 			return errOversubscribed
 		}
 	}
-	if left > 0 && (kind == kindCodes || maxLen != 1) {
-		return errIncomplete
+	if left > 0 {
+		if kind == kindCodes || maxLen != 1 {
+			return errIncomplete
+		}
+		// A single code of length one: half the table stays invalid.
+		clear(table[:size])
 	}
 	// Canonical code assignment (RFC 1951 3.2.2); count[0] counts unused
 	// symbols and must not contribute.
@@ -120,6 +124,24 @@ func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 	for l := 2; l <= 15; l++ {
 		code = (code + count[l-1]) << 1
 		next[l] = code
+	}
+	entries := &symbolEntries[kind]
+	if uint(maxLen) <= root {
+		// No subtable: every entry is written once (all of them for a
+		// complete code).
+		for sym, l := range lens {
+			if l == 0 {
+				continue
+			}
+			l &= 15
+			r := int(bits.Reverse16(uint16(next[l])) >> (16 - l))
+			next[l]++
+			e := entries[sym] + uint32(l)*(1<<8+1)
+			for i := r; i < size; i += 1 << l {
+				table[i] = e
+			}
+		}
+		return nil
 	}
 	// Codes longer than root go to subtables; size each subtable for the
 	// longest code sharing its root prefix.
@@ -130,7 +152,8 @@ func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 		if l == 0 {
 			continue
 		}
-		r := reverse(uint16(nc[l]), uint(l))
+		l &= 15
+		r := bits.Reverse16(uint16(nc[l])) >> (16 - l)
 		nc[l]++
 		revs[sym] = r
 		if uint(l) > root {
@@ -150,20 +173,19 @@ func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 			return errors.New("huffman table overflow")
 		}
 		table[p] = fSub | uint32(cursor)<<16 | uint32(subBits[p])<<8 | uint32(root)
-		for i := cursor; i < cursor+n; i++ {
-			table[i] = 0
-		}
 		cursor += n
 	}
 	for sym, l := range lens {
 		if l == 0 {
 			continue
 		}
-		e := symbolEntry(kind, sym)
+		l &= 15
+		e := entries[sym]
 		r := int(revs[sym])
 		if uint(l) <= root {
+			e += uint32(l) * (1<<8 + 1)
 			for i := r; i < size; i += 1 << l {
-				table[i] = e | uint32(l)
+				table[i] = e
 			}
 			continue
 		}
@@ -171,20 +193,12 @@ func buildTable(kind tableKind, lens []uint8, table []uint32, root uint) error {
 		base := int(ptr >> 16)
 		sb := uint((ptr >> 8) & 15)
 		sl := uint(l) - root
+		e += uint32(sl) * (1<<8 + 1)
 		for i := r >> root; i < 1<<sb; i += 1 << sl {
-			table[base+i] = e | uint32(sl)
+			table[base+i] = e
 		}
 	}
 	return nil
-}
-
-func reverse(code uint16, n uint) uint16 {
-	var r uint16
-	for i := uint(0); i < n; i++ {
-		r = r<<1 | code&1
-		code >>= 1
-	}
-	return r
 }
 
 // fixedTables holds the tables of the fixed Huffman code (RFC 1951 3.2.6).
