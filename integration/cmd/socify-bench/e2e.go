@@ -353,6 +353,10 @@ func e2eMeasure(name, images string) error {
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
+// registryCase converts an image into its own registry: cold (no zTOC cache), then warm. Both are
+// timed with no proxy in the path; the uploads are counted in a third, untimed cold conversion
+// through the proxy into another repository of the registry (layers mounted, new blobs uploaded),
+// since the timed ones left the new blobs in the source's repository.
 func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	ctx := context.Background()
 	reg := registrytest.New(b)
@@ -368,42 +372,51 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	if _, err := sink.Write(ctx, src.Index); err != nil {
 		return err
 	}
-	cache := b.TempDir()
-	for _, phase := range []string{"cold", "warm"} {
-		reg.Proxy.Reset()
-		t := time.Now()
-		in, err := location.Open(ctx, location.MustParseReference(reg.Ref("bench/app:v1")))
+	conv := func(from, to, cache string) (*convert.Report, error) {
+		in, err := location.Open(ctx, location.MustParseReference(from))
 		if err != nil {
-			return err
+			return nil, err
 		}
+		defer in.Close()
 		res, rep, err := convert.Convert(ctx, in.Index, convert.WithCacheStore(convert.NewDirCache(cache)))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, _ := location.NewSink(location.MustParseReference(reg.Ref("bench/app:" + phase)))
-		if _, err := out.Write(ctx, res); err != nil {
+		out, err := location.NewSink(location.MustParseReference(to))
+		if err != nil {
+			return nil, err
+		}
+		_, err = out.Write(ctx, res)
+		return rep, err
+	}
+	cache := b.TempDir()
+	for _, phase := range []string{"cold", "warm"} {
+		t := time.Now()
+		if _, err := conv(reg.BackendRef("bench/app:v1"), reg.BackendRef("bench/app:"+phase), cache); err != nil {
 			return err
 		}
 		extra[phase+"_s"] = time.Since(t).Seconds()
-		if phase == "cold" {
-			var up int64
-			for _, rec := range reg.Proxy.Records() {
-				up += rec.BytesIn
-			}
-			extra["uploaded"] = float64(up)
-			extra["new_blob_bytes"] = float64(rep.BytesWritten)
-			var layerUp float64
-			for _, d := range reg.Proxy.UploadedBlobs() {
-				for _, l := range rep.Layers {
-					if string(l.Digest) == d {
-						layerUp += float64(l.Size)
-					}
-				}
-			}
-			extra["layer_bytes_uploaded"] = layerUp
-		}
-		in.Close()
 	}
+	reg.Proxy.Reset()
+	rep, err := conv(reg.Ref("bench/app:v1"), reg.Ref("bench/counted:v1"), b.TempDir())
+	if err != nil {
+		return err
+	}
+	var up int64
+	for _, rec := range reg.Proxy.Records() {
+		up += rec.BytesIn
+	}
+	extra["uploaded"] = float64(up)
+	extra["new_blob_bytes"] = float64(rep.BytesWritten)
+	var layerUp float64
+	for _, d := range reg.Proxy.UploadedBlobs() {
+		for _, l := range rep.Layers {
+			if string(l.Digest) == d {
+				layerUp += float64(l.Size)
+			}
+		}
+	}
+	extra["layer_bytes_uploaded"] = layerUp
 	return nil
 }
 
