@@ -108,7 +108,8 @@ func (a *access) locationOptions(ctx context.Context, extra ...remote.Option) []
 }
 
 // uploads lets registry sinks upload the conversion's layers through the
-// client, resuming a broken upload from the source with a Range read.
+// client, resuming a broken upload from the source: a Range read of a
+// registry source (OpenAt), the layer's file or tar member of a local one.
 func (a *access) uploads() location.Uploads {
 	c := a.client
 	return location.Uploads{
