@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,7 +131,13 @@ func New(tb testing.TB, opts ...Option) *Registry {
 		cancel()
 		tb.Fatalf("registrytest: listen: %v", err)
 	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 30 * time.Second}
+	var running atomic.Int64 // handlers of the registry that have not returned
+	counted := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		running.Add(1)
+		defer running.Add(-1)
+		app.ServeHTTP(w, req)
+	})
+	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 30 * time.Second}
 	if !cfg.logs {
 		// distribution writes a second status for clients that hung up mid-upload (499); the
 		// server's complaint about it is noise in tests that cut uploads on purpose.
@@ -148,6 +155,11 @@ func New(tb testing.TB, opts ...Option) *Registry {
 	tb.Cleanup(func() {
 		r.Proxy.close()
 		_ = srv.Close()
+		// Close does not wait for running handlers: one still writing a cancelled upload's files
+		// (its client hung up) would race the removal of the test's storage directory.
+		for deadline := time.Now().Add(5 * time.Second); running.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		_ = app.Shutdown()
 		cancel()
 	})
