@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -126,6 +130,17 @@ func onePassConvert(t *testing.T, src, dst string, tee bool, opts []convert.Opti
 
 func onePassConvertVia(t *testing.T, client *registry.Client, src, dst string, tee bool, opts []convert.Option, sopts ...location.Option) (*convert.Report, *location.WriteResult) {
 	t.Helper()
+	rep, res, err := tryOnePassConvert(t, client, src, dst, tee, opts, sopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, res
+}
+
+// tryOnePassConvert is onePassConvertVia returning the conversion's or the
+// sink's error; the setup's errors fail the test.
+func tryOnePassConvert(t *testing.T, client *registry.Client, src, dst string, tee bool, opts []convert.Option, sopts ...location.Option) (*convert.Report, *location.WriteResult, error) {
+	t.Helper()
 	ctx := context.Background()
 	lopts := []location.Option{location.WithRemoteOptions(client.RemoteOptions(ctx)...), uploadsOf(client)}
 	s, err := location.Open(ctx, location.MustParseReference(src), lopts...)
@@ -151,13 +166,10 @@ func onePassConvertVia(t *testing.T, client *registry.Client, src, dst string, t
 	}
 	out, rep, err := convert.Convert(ctx, s.Index, opts...)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	res, err := sink.Write(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep, res
+	return rep, res, err
 }
 
 // uploadsOf is how pkg/socify lets sinks upload through its client.
@@ -439,6 +451,94 @@ func TestUploadFailureMidStreamLocalSource(t *testing.T) {
 				t.Logf("%s, %s: broken layer %s resumed at %d, %d bytes sent again", kind, fault.name, h, fault.kept, sent[h])
 			})
 		}
+	}
+}
+
+// TestLocalSourceChangedDuringResume: a layout's layer file changes after
+// the conversion indexed it and while its upload is broken, so that only the
+// resumed upload reads the new bytes. The registry refuses the blob (it
+// checks every upload's digest), the conversion fails with an error naming
+// the layer, the tag is never written and no blob is stored under the
+// layer's digest.
+func TestLocalSourceChangedDuringResume(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "layout")
+	layer, err := random.Layer(3<<20, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img}), types.OCIImageIndex)
+	sink, err := location.NewSink(location.MustParseReference("oci:" + dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.Write(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := layer.Digest()
+	size, _ := layer.Size()
+	indexed := make(chan struct{})
+	var once sync.Once
+	progress := convert.WithProgress(func(e convert.Event) {
+		if e.Kind == convert.EventLayerProgress && e.Read == size {
+			once.Do(func() { close(indexed) })
+		}
+	})
+	dst := registrytest.New(t)
+	dst.Proxy.Inject(registrytest.Match{Method: "PATCH"}, registrytest.CutUpload(1<<20), 1)
+	var changed sync.Once
+	// The upload asks the registry where the session stands before it resumes. Hold that request
+	// until the indexer has read the whole layer, then change a byte past the committed offset.
+	dst.Proxy.Inject(registrytest.Match{Method: "GET", Path: registrytest.UploadPath, Func: func(*http.Request) bool {
+		changed.Do(func() {
+			select {
+			case <-indexed:
+			case <-time.After(30 * time.Second):
+				t.Error("the layer was not indexed while its upload waited")
+			}
+			f, err := os.OpenFile(filepath.Join(dir, "blobs", h.Algorithm, h.Hex), os.O_RDWR, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			var b [1]byte
+			f.ReadAt(b[:], 1<<20+10)
+			b[0] ^= 0xff
+			f.WriteAt(b[:], 1<<20+10)
+		})
+		return false
+	}}, registrytest.Fail(500), 0) // never applied: Func only observes
+	client, err := registry.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = tryOnePassConvert(t, client, "oci:"+dir, "docker://"+dst.Ref("app:v1-soci"), true, append(onePassOpts(), progress))
+	if err == nil {
+		t.Fatal("a conversion whose source changed under it succeeded")
+	}
+	t.Logf("error: %v", err)
+	if !strings.Contains(err.Error(), h.Hex) {
+		t.Fatalf("error %q does not name the changed layer %s", err, h)
+	}
+	// Child manifests may be pushed by digest before the failing blob is reached; nothing names
+	// the image until the tag, which comes last.
+	for _, r := range dst.Proxy.Records() {
+		if r.Method == "PUT" && strings.HasSuffix(r.Path, "/manifests/v1-soci") {
+			t.Fatalf("tag written (%d) by a failed conversion", r.Status)
+		}
+	}
+	repo, err := name.NewRepository(dst.Ref("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := client.Exists(ctx, repo, h); err != nil || ok {
+		t.Fatalf("the registry holds a blob under %s (%v)", h, err)
 	}
 }
 
