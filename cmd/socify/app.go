@@ -49,7 +49,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Usage:                "convert container images to SOCI-enabled images, without containerd",
 		UsageText:            "socify [global options] command [command options] [arguments...]",
 		Description:          appDescription,
-		Version:              versionString(),
+		Version:              currentBuild().String(),
 		HideVersion:          true,
 		Writer:               stdout,
 		ErrWriter:            stderr,

@@ -85,8 +85,8 @@ func authCheck(c *cli.Context) error {
 	}
 	if e := rep.Err(); e != nil {
 		code := exitFailure
-		if c, ok := registryExitCode(e); ok {
-			code = c
+		if registry.IsAuth(e) {
+			code = exitAuth
 		}
 		return reportedExit(code, fmt.Errorf("%s: access check failed", rep.Reference))
 	}

@@ -63,7 +63,7 @@ EXAMPLES:
 			listFlag("platform", []string{"p"}, cat, "convert only this `PLATFORM`, os/arch[/variant] (repeatable or comma-separated; default: every platform of SRC)"),
 			sizeFlag("span-size", cat, convert.DefaultSpanSize, "uncompressed bytes between zTOC checkpoints, 1 to 1GiB"),
 			sizeFlag("min-layer-size", cat, convert.DefaultMinLayerSize, "layers smaller than this many compressed bytes get no zTOC"),
-			stringFlag("build-tool-identifier", cat, defaultBuildToolIdentifier(), "identifier written into zTOCs and SOCI indexes ('AWS SOCI CLI v0.2' gives soci's exact bytes)"),
+			stringFlag("build-tool-identifier", cat, currentBuild().BuildToolIdentifier(), "identifier written into zTOCs and SOCI indexes ('AWS SOCI CLI v0.2' gives soci's exact bytes)"),
 			listFlag("optimizations", nil, cat, "soci optimizations; the only one is xattr (mark layers without extended attributes)"),
 			jobsFlag(cat, "layers indexed at the same time"),
 			&cli.StringFlag{Name: "cache-dir", Category: cat, Usage: "keep zTOCs in `DIR` so that layers converted before are not read again",

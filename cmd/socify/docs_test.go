@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/socify/socify/pkg/socify"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -638,7 +639,7 @@ func TestDockerfileBuildStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bi buildInfo
+	var bi socify.Build
 	if err := json.Unmarshal(v, &bi); err != nil || bi.Version != "v9.9.9-docker" || bi.Commit != "abc123" {
 		t.Errorf("version of the image's binary: %s (%v)", v, err)
 	}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-
+	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/registry"
 	"github.com/socify/socify/pkg/socify"
 )
 
@@ -72,12 +71,11 @@ func exitCodeOf(ctx context.Context, err error) int {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
 		return exitInterrupted
 	}
-	var te *transport.Error
-	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-		return exitAuth
+	if errors.Is(err, convert.ErrEmptyIndex) {
+		return exitNothingToDo
 	}
-	if code, ok := libraryExitCode(err); ok {
-		return code
+	if registry.IsAuth(err) {
+		return exitAuth
 	}
 	return exitFailure
 }

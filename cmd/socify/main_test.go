@@ -173,11 +173,11 @@ func TestDefaultBuildToolIdentifier(t *testing.T) {
 	old := version
 	t.Cleanup(func() { version = old })
 	version = "v1.2.3"
-	if got := defaultBuildToolIdentifier(); got != "socify v1.2.3" {
+	if got := currentBuild().BuildToolIdentifier(); got != "socify v1.2.3" {
 		t.Errorf("got %q", got)
 	}
 	version = ""
-	if got := defaultBuildToolIdentifier(); !strings.HasPrefix(got, "socify ") || got == "socify " {
+	if got := currentBuild().BuildToolIdentifier(); !strings.HasPrefix(got, "socify ") || got == "socify " {
 		t.Errorf("got %q", got)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +34,7 @@ func registryOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 		socify.WithLogger(s.libLogger()),
 		socify.WithInsecure(c.Bool("insecure")),
 		socify.WithPlainHTTP(c.Bool("plain-http")),
-		socify.WithRegistryOptions(registry.WithUserAgent("socify/" + currentBuildInfo().Version)),
+		socify.WithRegistryOptions(registry.WithUserAgent("socify/" + currentBuild().Version)),
 	}
 	user := c.String("username")
 	switch {
@@ -77,17 +76,4 @@ func readPassword(c *cli.Context, stdin io.Reader) (string, error) {
 		return pw, nil
 	}
 	return "", usageErrorf("--username needs a password: pipe it to --password-stdin or set %s", envName("password"))
-}
-
-// registryExitCode maps the registry errors users act on differently.
-func registryExitCode(err error) (int, bool) {
-	var re *registry.Error
-	if !errors.As(err, &re) {
-		return 0, false
-	}
-	switch re.Kind {
-	case registry.KindUnauthorized, registry.KindAccessDenied, registry.KindTokenExpired:
-		return exitAuth, true
-	}
-	return 0, false
 }

@@ -56,7 +56,7 @@ EXAMPLES:
 		Flags: withCommon(
 			stringFlag("out", "", "", "write the zTOC to `FILE` (- for stdout)", "o"),
 			sizeFlag("span-size", "", ztoc.DefaultSpanSize, "uncompressed bytes between checkpoints, 1 to 1GiB"),
-			stringFlag("build-tool-identifier", "", defaultBuildToolIdentifier(), "identifier written into the zTOC"),
+			stringFlag("build-tool-identifier", "", currentBuild().BuildToolIdentifier(), "identifier written into the zTOC"),
 			boolFlag("uncompressed", "", "LAYER is an uncompressed tar, not gzip"),
 		),
 		Action: ztocBuild,

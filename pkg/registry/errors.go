@@ -84,6 +84,17 @@ func KindOf(err error) Kind {
 	return classify(err)
 }
 
+// IsAuth reports whether err says the registry refused the credentials or the access (no or
+// rejected credentials, access denied, an expired token or session): the one rule behind the
+// CLI's exit code 5.
+func IsAuth(err error) bool {
+	switch KindOf(err) {
+	case KindUnauthorized, KindAccessDenied, KindTokenExpired:
+		return true
+	}
+	return false
+}
+
 // IsTagImmutable reports whether err says the destination tag exists and cannot be moved (ECR's
 // ImageTagAlreadyExistsException, or TAG_INVALID from its registry API).
 func IsTagImmutable(err error) bool { return KindOf(err) == KindTagImmutable }

@@ -164,3 +164,24 @@ func TestIsECRHost(t *testing.T) {
 		}
 	}
 }
+
+func TestIsAuth(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"401", &transport.Error{StatusCode: http.StatusUnauthorized}, true},
+		{"403 wrapped", fmt.Errorf("push: %w", &transport.Error{StatusCode: http.StatusForbidden}), true},
+		{"mapped denied", MapError(&transport.Error{StatusCode: http.StatusForbidden, Errors: []transport.Diagnostic{{Code: transport.DeniedErrorCode}}}, OpPush, "r.example/app:1"), true},
+		{"expired", &transport.Error{StatusCode: http.StatusForbidden, Errors: []transport.Diagnostic{{Code: transport.DeniedErrorCode, Message: "Your authorization token has expired"}}}, true},
+		{"404", &transport.Error{StatusCode: http.StatusNotFound}, false},
+		{"throttled", &transport.Error{StatusCode: http.StatusTooManyRequests}, false},
+		{"other", errors.New("boom"), false},
+		{"nil", nil, false},
+	} {
+		if got := IsAuth(tc.err); got != tc.want {
+			t.Errorf("%s: IsAuth = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
