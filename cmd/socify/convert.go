@@ -95,32 +95,19 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 	} else if o != nil {
 		copts = append(copts, o)
 	}
-	for _, p := range listOf(c, "platform") {
-		pl, err := ociindex.ParsePlatform(p)
-		if err != nil {
-			return nil, usageErrorf("--platform: %v", err)
-		}
-		copts = append(copts, convert.WithPlatforms(pl))
+	pls, err := ociindex.ParsePlatforms(listOf(c, "platform"))
+	if err != nil {
+		return nil, usageErrorf("--platform: %v", err)
 	}
+	copts = append(copts, convert.WithPlatforms(pls...))
 	for _, o := range listOf(c, "optimizations") {
 		if o != "xattr" {
 			return nil, usageErrorf("--optimizations: unknown optimization %q (the only one is xattr)", o)
 		}
 		copts = append(copts, convert.WithDisableXattrs(true))
 	}
-	switch {
-	case c.Bool("no-cache"):
-	case c.String("cache-dir") != "":
-		copts = append(copts, convert.WithCacheStore(convert.NewDirCache(c.String("cache-dir"))))
-	default:
-		dir, err := convert.DefaultCacheDir()
-		if err != nil {
-			// No home directory (a bare container): convert without a cache
-			// rather than fail.
-			s.log.Warn("no user cache directory; converting without the zTOC cache", "err", err)
-		} else {
-			copts = append(copts, convert.WithCacheStore(convert.NewDirCache(dir)))
-		}
+	if !c.Bool("no-cache") {
+		copts = append(copts, convert.WithCacheDir(c.String("cache-dir")))
 	}
 	order, err := location.ParseArchiveOrder(c.String("archive-order"))
 	if err != nil {

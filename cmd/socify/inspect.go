@@ -83,13 +83,11 @@ func checkAction(c *cli.Context, full bool) error {
 	}
 	ref := c.Args().First()
 	vopts := []verify.Option{verify.WithMinLayerSize(sizeOf(c, "min-layer-size"))}
-	for _, p := range listOf(c, "platform") {
-		pl, err := ociindex.ParsePlatform(p)
-		if err != nil {
-			return usageErrorf("--platform: %v", err)
-		}
-		vopts = append(vopts, verify.WithPlatforms(pl))
+	pls, err := ociindex.ParsePlatforms(listOf(c, "platform"))
+	if err != nil {
+		return usageErrorf("--platform: %v", err)
 	}
+	vopts = append(vopts, verify.WithPlatforms(pls...))
 	if full {
 		vopts = append(vopts, verify.WithDeep(c.Bool("deep")), verify.WithConcurrency(c.Int("jobs")))
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/pkg/convert"
+	"github.com/socify/socify/pkg/prefetch"
 )
 
 // pathList is a repeatable flag whose values are kept whole: file names may
@@ -57,18 +57,11 @@ func prefetchOption(c *cli.Context) (convert.Option, error) {
 		if err != nil {
 			return nil, usageErrorf("--prefetch-files-json: %v", err)
 		}
-		var list []string
-		if err := json.Unmarshal(b, &list); err != nil {
-			return nil, usageErrorf("--prefetch-files-json %s: want a JSON array of strings: %v", f, err)
+		list, err := prefetch.ParsePathsJSON(b)
+		if err != nil {
+			return nil, usageErrorf("--prefetch-files-json %s: %v", f, err)
 		}
-		for _, s := range list {
-			if s = strings.TrimSpace(s); s != "" {
-				paths = append(paths, s)
-			}
-		}
-		if len(list) > 0 && len(paths) == 0 {
-			return nil, usageErrorf("--prefetch-files-json %s: every entry is empty", f)
-		}
+		paths = append(paths, list...)
 	}
 	if len(paths) == 0 {
 		return nil, nil

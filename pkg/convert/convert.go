@@ -126,6 +126,9 @@ func newConverter(opts []Option) (*converter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.cacheErr != nil {
+		o.logger.Warn("no user cache directory; converting without the zTOC cache", "err", o.cacheErr)
+	}
 	c := &converter{
 		o:       o,
 		name:    o.imageName,

@@ -42,6 +42,7 @@ type options struct {
 	tool          string
 	jobs          int
 	cache         Cache
+	cacheErr      error // WithCacheDir("") found no user cache directory
 	tee           LayerTee
 	allowEmpty    bool
 	progress      func(Event)
@@ -142,7 +143,26 @@ func WithJobs(n int) Option {
 // is not read again. nil disables the cache (the default). NewDirCache is a
 // cache on a local directory.
 func WithCacheStore(c Cache) Option {
-	return func(o *options) error { o.cache = c; return nil }
+	return func(o *options) error { o.cache, o.cacheErr = c, nil; return nil }
+}
+
+// WithCacheDir keeps built zTOCs in the directory dir (NewDirCache), or with dir "" in
+// DefaultCacheDir. When there is no user cache directory (a bare container), the conversion
+// runs without a cache and logs a warning instead of failing.
+func WithCacheDir(dir string) Option {
+	return func(o *options) error {
+		o.cache, o.cacheErr = nil, nil
+		if dir == "" {
+			d, err := DefaultCacheDir()
+			if err != nil {
+				o.cacheErr = err
+				return nil
+			}
+			dir = d
+		}
+		o.cache = NewDirCache(dir)
+		return nil
+	}
 }
 
 // WithAllowEmpty makes a conversion in which no layer qualifies return the

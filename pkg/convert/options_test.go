@@ -1,8 +1,10 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -135,5 +137,34 @@ func TestCacheStore(t *testing.T) {
 	}
 	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "cache down") || !strings.Contains(w, "cache full") {
 		t.Fatalf("cache errors not reported: %q", w)
+	}
+}
+
+// TestWithCacheDir: a named directory, the default one, and no user cache directory at all
+// (a bare container), which converts without a cache and warns instead of failing.
+func TestWithCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	o, err := makeOptions([]Option{WithCacheDir(dir)})
+	if dc, ok := o.cache.(*DirCache); err != nil || !ok || dc.dir != dir {
+		t.Fatalf("WithCacheDir(%s): %#v, %v", dir, o.cache, err)
+	}
+	t.Setenv("XDG_CACHE_HOME", dir)
+	want, err := DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = makeOptions([]Option{WithCacheDir("")})
+	if dc, ok := o.cache.(*DirCache); err != nil || !ok || dc.dir != want {
+		t.Fatalf("default: %#v, %v; want %s", o.cache, err, want)
+	}
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	if _, err := DefaultCacheDir(); err == nil {
+		t.Skip("this OS has a user cache directory without $HOME")
+	}
+	var logs bytes.Buffer
+	c, err := newConverter([]Option{WithCacheDir(""), WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))})
+	if err != nil || c.o.cache != nil || !strings.Contains(logs.String(), "no user cache directory") {
+		t.Errorf("no cache directory: cache %#v, %v, logs %q", c.o.cache, err, logs.String())
 	}
 }

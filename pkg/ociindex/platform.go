@@ -141,6 +141,19 @@ func ParsePlatform(s string) (v1.Platform, error) {
 	return p, nil
 }
 
+// ParsePlatforms parses each of specs with ParsePlatform (the CLI's --platform values).
+func ParsePlatforms(specs []string) ([]v1.Platform, error) {
+	var ps []v1.Platform
+	for _, s := range specs {
+		p, err := ParsePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
 // FormatPlatform writes os[(version)]/arch[/variant].
 func FormatPlatform(p ocispec.Platform) string {
 	s := p.OS

@@ -85,6 +85,25 @@ type Result struct {
 	NotFound []string
 }
 
+// ParsePathsJSON reads soci's --prefetch-files-json file: a JSON array of strings. Entries are
+// trimmed and empty ones dropped, as in soci; a list whose every entry is empty is an error.
+func ParsePathsJSON(b []byte) ([]string, error) {
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("want a JSON array of strings: %w", err)
+	}
+	var paths []string
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			paths = append(paths, s)
+		}
+	}
+	if len(list) > 0 && len(paths) == 0 {
+		return nil, errors.New("every entry is empty")
+	}
+	return paths, nil
+}
+
 // CleanPath is the snapshotter's name normalization (metadata/reader.go
 // cleanEntryPath), which soci applies to prefetch paths: "/usr//bin/../x"
 // becomes "usr/x". It uses slash semantics on every OS.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,4 +230,22 @@ func equalSpans(a, b []Span) bool {
 		}
 	}
 	return true
+}
+
+func TestParsePathsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{`[" etc/os-release ", "", "usr/bin/env"]`, []string{"etc/os-release", "usr/bin/env"}, ""},
+		{`[]`, nil, ""},
+		{`["  ", ""]`, nil, "every entry is empty"},
+		{`{"paths": []}`, nil, "want a JSON array of strings"},
+	} {
+		got, err := ParsePathsJSON([]byte(tc.in))
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, %v; want %q, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
 }
