@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/registry"
 	"github.com/socify/socify/pkg/socify"
 )
@@ -80,7 +79,7 @@ func authCheck(c *cli.Context) error {
 		}
 		return withExitCode(exitAuth, err)
 	}
-	if err := s.emit(rep, func(t *textout.Writer) { t.Err = rep.WriteText(t.W) }); err != nil {
+	if err := s.emit(rep, rep.WriteText); err != nil {
 		return err
 	}
 	if e := rep.Err(); e != nil {

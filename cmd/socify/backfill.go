@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	ecrapi "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/internal/textout"
-	"github.com/socify/socify/pkg/ecr"
 	"github.com/socify/socify/pkg/fleet"
 )
 
@@ -79,22 +76,11 @@ func backfillAction(c *cli.Context) error {
 		return usageErrorf("%v", err)
 	}
 	ctx := c.Context
-	var load []func(*config.LoadOptions) error
-	var ecrOpts []ecr.Option
-	if p := c.String("aws-profile"); p != "" {
-		load = append(load, config.WithSharedConfigProfile(p))
-		ecrOpts = append(ecrOpts, ecr.WithProfile(p))
-	}
-	if r := c.String("aws-region"); r != "" {
-		load = append(load, config.WithRegion(r))
-		ecrOpts = append(ecrOpts, ecr.WithRegion(r))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
-	if err != nil {
-		return fmt.Errorf("AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return usageErrorf("no AWS region: give --aws-region or set AWS_REGION")
+	awsCfg, ecrOpts, err := fleet.LoadAWS(ctx, c.String("aws-profile"), c.String("aws-region"))
+	if errors.Is(err, fleet.ErrNoRegion) {
+		return usageErrorf("%v", err)
+	} else if err != nil {
+		return err
 	}
 	_, _, stderr := ioFromApp(c)
 	f, err := fleet.New(cfg, fleet.WithLogOutput(stderr), fleet.WithECROptions(ecrOpts...))
@@ -113,7 +99,7 @@ func backfillAction(c *cli.Context) error {
 	}
 	rep, err := f.Backfill(ctx, o)
 	if rep != nil {
-		if perr := s.emit(rep, func(t *textout.Writer) { t.Err = rep.WriteText(t.W) }); perr != nil && err == nil {
+		if perr := s.emit(rep, rep.WriteText); perr != nil && err == nil {
 			err = perr
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/internal/cliargs"
 	"github.com/socify/socify/internal/console"
 	"github.com/socify/socify/internal/textout"
 )
@@ -37,32 +37,6 @@ func commonFlags() []cli.Flag {
 // --help shows them.
 func withCommon(flags ...cli.Flag) []cli.Flag {
 	return append(flags, commonFlags()...)
-}
-
-// lookup finds a common flag in the innermost context where it was set, so
-// that a flag given before the command name is not hidden by the command's
-// own default.
-func lookup(c *cli.Context, name string) (*cli.Context, bool) {
-	for _, cc := range c.Lineage() {
-		if cc.IsSet(name) {
-			return cc, true
-		}
-	}
-	return nil, false
-}
-
-func commonString(c *cli.Context, name, def string) string {
-	if cc, ok := lookup(c, name); ok {
-		return cc.String(name)
-	}
-	return def
-}
-
-func commonBool(c *cli.Context, name string) bool {
-	if cc, ok := lookup(c, name); ok {
-		return cc.Bool(name)
-	}
-	return false
 }
 
 // session is what a command needs besides its flags: where to write, how to
@@ -101,15 +75,15 @@ func setup(c *cli.Context) (*session, error) { return setupFormat(c, formatText)
 func setupFormat(c *cli.Context, defFormat string) (*session, error) {
 	stdin, stdout, stderr := ioFromApp(c)
 	s := &session{stdin: stdin, stdout: stdout, stderr: stderr}
-	s.format = commonString(c, "output", defFormat)
+	s.format = cliargs.String(c, "output", defFormat)
 	switch s.format {
 	case formatText, formatJSON:
 	default:
 		return nil, usageErrorf("--output must be text or json, not %q", s.format)
 	}
 	c.App.Metadata["format"] = s.format
-	s.quiet = commonBool(c, "quiet")
-	log, p, err := console.Setup(stderr, commonString(c, "progress", "auto"), s.quiet, commonBool(c, "debug"))
+	s.quiet = cliargs.Bool(c, "quiet")
+	log, p, err := console.Setup(stderr, cliargs.String(c, "progress", "auto"), s.quiet, cliargs.Bool(c, "debug"))
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
@@ -130,22 +104,52 @@ func (s *session) close() {
 	}
 }
 
-// emit writes a command's result: v as indented JSON, or the text form.
-func (s *session) emit(v any, text func(*textout.Writer)) error {
+// emit writes a command's result: v as indented JSON, or the text form
+// that text writes.
+func (s *session) emit(v any, text func(io.Writer) error) error {
 	s.close()
+	var err error
 	if s.format == formatJSON {
-		enc := json.NewEncoder(s.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(v); err != nil {
-			return fmt.Errorf("writing report: %w", err)
-		}
-		return nil
+		err = textout.JSON(s.stdout, v)
+	} else if text != nil {
+		err = text(s.stdout)
 	}
-	tw := &textout.Writer{W: s.stdout}
-	text(tw)
-	if tw.Err != nil {
-		return fmt.Errorf("writing report: %w", tw.Err)
+	if err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	return nil
+}
+
+// emitText is emit for reports with nothing to say with --quiet.
+func (s *session) emitText(v any, text func(io.Writer) error) error {
+	if s.quiet {
+		text = nil
+	}
+	return s.emit(v, text)
+}
+
+// report is what the library's reports write: JSON, text, and with --quiet
+// the result alone.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+	WriteSummary(io.Writer) error
+}
+
+// print writes rep in the form the common flags ask for.
+func (s *session) print(rep report) error {
+	s.close()
+	var err error
+	switch {
+	case s.format == formatJSON:
+		err = rep.WriteJSON(s.stdout)
+	case s.quiet:
+		err = rep.WriteSummary(s.stdout)
+	default:
+		err = rep.WriteText(s.stdout)
+	}
+	if err != nil {
+		return fmt.Errorf("writing report: %w", err)
 	}
 	return nil
 }

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/socify/socify/internal/console"
-	"github.com/socify/socify/internal/textout"
 
 	"github.com/socify/socify/internal/units"
 	"github.com/socify/socify/pkg/convert"
@@ -100,12 +98,7 @@ func convertOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 		return nil, usageErrorf("--platform: %v", err)
 	}
 	copts = append(copts, convert.WithPlatforms(pls...))
-	for _, o := range listOf(c, "optimizations") {
-		if o != "xattr" {
-			return nil, usageErrorf("--optimizations: unknown optimization %q (the only one is xattr)", o)
-		}
-		copts = append(copts, convert.WithDisableXattrs(true))
-	}
+	copts = append(copts, convert.WithOptimizations(listOf(c, "optimizations")...))
 	if !c.Bool("no-cache") {
 		copts = append(copts, convert.WithCacheDir(c.String("cache-dir")))
 	}
@@ -158,20 +151,17 @@ func convertAction(c *cli.Context) error {
 			return err
 		}
 	}
-	return s.emit(out, func(t *textout.Writer) { printConvertText(t, out, s.quiet) })
+	return s.print(out)
 }
 
 // emptyIndex reports that no layer qualified: one line and the hint once;
 // the per-layer reasons are in the --output json report.
 func emptyIndex(c *cli.Context, s *session, out *socify.Result) error {
-	var largest int64
-	n := 0
-	if out != nil && out.Conversion != nil {
-		n = len(out.Conversion.Layers)
-		for _, l := range out.Conversion.Layers {
-			largest = max(largest, l.Size)
-		}
+	var rep *convert.Report
+	if out != nil {
+		rep = out.Conversion
 	}
+	n, largest := rep.Largest()
 	min := sizeOf(c, "min-layer-size")
 	err := fmt.Errorf("%s: no layer qualifies for a zTOC: %d layers, the largest %s, --min-layer-size is %s\nhint: lower --min-layer-size, or pass --allow-empty to write the image without SOCI index",
 		c.Args().First(), n, units.FormatSize(largest), units.FormatSize(min))
@@ -198,18 +188,4 @@ func writeGitHubOutput(out *socify.Result) error {
 		return fmt.Errorf("--github-output: %w", err)
 	}
 	return nil
-}
-
-func printConvertText(t *textout.Writer, out *socify.Result, quiet bool) {
-	if !quiet {
-		t.Err = out.WriteText(t.W)
-		return
-	}
-	// One line a script can use: the pinned reference for a registry,
-	// otherwise the digest.
-	if strings.Contains(out.Reference, "@") {
-		t.Printf("%s\n", out.Reference)
-	} else {
-		t.Printf("%s\n", out.Digest)
-	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -97,40 +96,18 @@ func checkAction(c *cli.Context, full bool) error {
 	}
 	opts = append(opts, socify.WithVerifyOptions(vopts...))
 
-	// The three forms of every report: JSON, text, and with --quiet the
-	// result alone.
-	type report interface {
-		WriteJSON(io.Writer) error
-		WriteText(io.Writer) error
-		WriteSummary(io.Writer) error
-	}
-	print := func(rep report) error {
-		s.close()
-		switch {
-		case s.format == formatJSON:
-			err = rep.WriteJSON(s.stdout)
-		case s.quiet:
-			err = rep.WriteSummary(s.stdout)
-		default:
-			err = rep.WriteText(s.stdout)
-		}
-		if err != nil {
-			return fmt.Errorf("writing report: %w", err)
-		}
-		return nil
-	}
 	if !full {
 		rep, err := socify.Inspect(c.Context, ref, opts...)
 		if err != nil {
 			return err
 		}
-		return print(rep)
+		return s.print(rep)
 	}
 	rep, err := socify.Verify(c.Context, ref, opts...)
 	if err != nil {
 		return err
 	}
-	if err := print(rep); err != nil {
+	if err := s.print(rep); err != nil {
 		return err
 	}
 	if !rep.OK() {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/socify/socify/internal/cliargs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -194,9 +195,9 @@ func TestPermuteArgs(t *testing.T) {
 		{"socify version", "socify version"},
 		{"socify", "socify"},
 	} {
-		got := strings.Join(permuteArgs(app, strings.Fields(tc.in)), " ")
+		got := strings.Join(cliargs.Permute(app, strings.Fields(tc.in)), " ")
 		if got != tc.want {
-			t.Errorf("permuteArgs(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("Permute(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

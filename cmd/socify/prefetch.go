@@ -6,21 +6,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socify/socify/internal/cliargs"
 	"github.com/socify/socify/pkg/convert"
 	"github.com/socify/socify/pkg/prefetch"
 )
-
-// pathList is a repeatable flag whose values are kept whole: file names may
-// hold commas, so unlike listValue it does not split.
-type pathList struct{ items []string }
-
-func (p *pathList) Set(s string) error { p.items = append(p.items, s); return nil }
-func (p *pathList) String() string {
-	if p == nil {
-		return ""
-	}
-	return strings.Join(p.items, " ")
-}
 
 // prefetchFlags are soci's --prefetch-file and --prefetch-files-json.
 func prefetchFlags(category string) []cli.Flag {
@@ -29,7 +18,7 @@ func prefetchFlags(category string) []cli.Flag {
 			Name:     "prefetch-file",
 			Category: category,
 			Usage:    "add a soci prefetch artifact so that the snapshotter fetches `PATH` (a file in the image) right after mounting its layer (repeatable; experimental in soci)",
-			Value:    &pathList{},
+			Value:    &cliargs.Paths{},
 		},
 		&cli.StringFlag{
 			Name:     "prefetch-files-json",
@@ -44,8 +33,8 @@ func prefetchFlags(category string) []cli.Flag {
 // when neither is given.
 func prefetchOption(c *cli.Context) (convert.Option, error) {
 	var paths []string
-	if p, ok := c.Generic("prefetch-file").(*pathList); ok {
-		for _, s := range p.items {
+	if p, ok := c.Generic("prefetch-file").(*cliargs.Paths); ok {
+		for _, s := range p.Items {
 			if strings.TrimSpace(s) == "" {
 				return nil, usageErrorf("--prefetch-file: empty path")
 			}

@@ -47,14 +47,7 @@ func registryOptions(c *cli.Context, s *session) ([]socify.Option, error) {
 		}
 		opts = append(opts, socify.WithCredentials(user, pw))
 	}
-	var ecrOpts []ecr.Option
-	if p := c.String("aws-profile"); p != "" {
-		ecrOpts = append(ecrOpts, ecr.WithProfile(p))
-	}
-	if r := c.String("aws-region"); r != "" {
-		ecrOpts = append(ecrOpts, ecr.WithRegion(r))
-	}
-	return append(opts, socify.WithDefaultKeychain(ecrOpts...)), nil
+	return append(opts, socify.WithDefaultKeychain(ecr.WithProfile(c.String("aws-profile")), ecr.WithRegion(c.String("aws-region")))), nil
 }
 
 // readPassword takes the password from stdin (--password-stdin) or from

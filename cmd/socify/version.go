@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/socify"
 )
 
@@ -34,7 +33,7 @@ EXAMPLES:
 				return err
 			}
 			b := currentBuild()
-			return s.emit(b, func(t *textout.Writer) { t.Err = b.WriteText(t.W) })
+			return s.emit(b, b.WriteText)
 		},
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/socify/socify/internal/textout"
 	"github.com/socify/socify/pkg/socify"
 	"github.com/socify/socify/pkg/ztoc"
 	"github.com/urfave/cli/v2"
@@ -89,11 +88,7 @@ func ztocBuild(c *cli.Context) error {
 		// stdout carries the zTOC: the report goes to stderr.
 		s.stdout = s.stderr
 	}
-	return s.emit(rep, func(t *textout.Writer) {
-		if !s.quiet {
-			t.Err = rep.WriteText(t.W)
-		}
-	})
+	return s.emitText(rep, rep.WriteText)
 }
 
 // zTOCArgs is how info and list name a zTOC.
@@ -170,7 +165,7 @@ func ztocInfo(c *cli.Context) error {
 		Ztoc string `json:"ztoc"`
 		*ztoc.Info
 	}{name, info}
-	return s.emit(rep, func(t *textout.Writer) { t.Err = info.WriteText(t.W, name) })
+	return s.emit(rep, func(w io.Writer) error { return info.WriteText(w, name) })
 }
 
 func ztocListCommand() *cli.Command {
@@ -207,7 +202,7 @@ func ztocList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.emit(z.Entries(), func(t *textout.Writer) { t.Err = z.WriteList(t.W) })
+	return s.emit(z.Entries(), z.WriteList)
 }
 
 func ztocGetFileCommand() *cli.Command {
@@ -274,9 +269,5 @@ func ztocGetFile(c *cli.Context) error {
 		return nil
 	}
 	rep.Out = out
-	return s.emit(rep, func(t *textout.Writer) {
-		if !s.quiet {
-			t.Err = rep.WriteText(t.W)
-		}
-	})
+	return s.emitText(rep, rep.WriteText)
 }

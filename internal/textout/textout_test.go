@@ -34,3 +34,14 @@ func TestFirstErrorKept(t *testing.T) {
 		t.Errorf("Err = %v, want the first write's error", tw.Err)
 	}
 }
+
+// TestJSON: two-space indentation and no HTML escaping, in every JSON report.
+func TestJSON(t *testing.T) {
+	var b strings.Builder
+	if err := JSON(&b, map[string]string{"message": "a <none> & b"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\n  \"message\": \"a <none> & b\"\n}\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

@@ -197,6 +197,20 @@ func WithDisableXattrs(b bool) Option {
 	return func(o *options) error { o.disableXattrs = b; return nil }
 }
 
+// WithOptimizations is soci's --optimizations: the names of the optimizations to apply. The only
+// one soci has is "xattr" (WithDisableXattrs); any other name is an error.
+func WithOptimizations(names ...string) Option {
+	return func(o *options) error {
+		for _, n := range names {
+			if n != "xattr" {
+				return invalid("WithOptimizations: unknown optimization %q (the only one is xattr)", n)
+			}
+			o.disableXattrs = true
+		}
+		return nil
+	}
+}
+
 // CheckOptions validates opts without converting anything, for callers that
 // want a bad value to fail before they open the source.
 func CheckOptions(opts ...Option) error {

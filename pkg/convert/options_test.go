@@ -168,3 +168,27 @@ func TestWithCacheDir(t *testing.T) {
 		t.Errorf("no cache directory: cache %#v, %v, logs %q", c.o.cache, err, logs.String())
 	}
 }
+
+func TestWithOptimizations(t *testing.T) {
+	o, err := makeOptions([]Option{WithOptimizations()})
+	if err != nil || o.disableXattrs {
+		t.Errorf("none: %v %v", o.disableXattrs, err)
+	}
+	if o, err = makeOptions([]Option{WithOptimizations("xattr")}); err != nil || !o.disableXattrs {
+		t.Errorf("xattr: %v %v", o.disableXattrs, err)
+	}
+	if _, err = makeOptions([]Option{WithOptimizations("xattr", "zstd")}); !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), `unknown optimization "zstd"`) {
+		t.Errorf("zstd: %v", err)
+	}
+}
+
+func TestReportLargest(t *testing.T) {
+	var none *Report
+	if n, l := none.Largest(); n != 0 || l != 0 {
+		t.Errorf("nil report: %d, %d", n, l)
+	}
+	r := &Report{Layers: []LayerReport{{Size: 3}, {Size: 9}, {Size: 4}}}
+	if n, l := r.Largest(); n != 3 || l != 9 {
+		t.Errorf("%d layers, largest %d", n, l)
+	}
+}

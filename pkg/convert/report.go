@@ -105,6 +105,18 @@ type Report struct {
 	Timings      Timings `json:"timings"`
 }
 
+// Largest returns the number of distinct layers and the compressed size of the largest: with
+// MinLayerSize, why no layer qualified for a zTOC (ErrEmptyIndex). A nil report has none.
+func (r *Report) Largest() (layers int, largest int64) {
+	if r == nil {
+		return 0, 0
+	}
+	for _, l := range r.Layers {
+		largest = max(largest, l.Size)
+	}
+	return len(r.Layers), largest
+}
+
 // Timings per stage.
 type Timings struct {
 	// Resolve: reading the index and manifests of the source.

@@ -36,12 +36,14 @@ type options struct {
 }
 
 // WithProfile selects a shared config / SSO profile (--aws-profile). With a profile, failing to
-// get its credentials is an error rather than a reason to try the next keychain.
+// get its credentials is an error rather than a reason to try the next keychain. "" is the SDK's
+// default chain, as without the option.
 func WithProfile(name string) Option { return func(o *options) { o.profile = name } }
 
 // WithRegion sets the default region of the AWS configuration (--aws-region). Tokens are always
 // requested in the registry's own region, which the host name carries; this matters for hosts
-// given with WithHost without a region, and for STS calls the credential chain makes.
+// given with WithHost without a region, and for STS calls the credential chain makes. "" leaves
+// the SDK's default.
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
 // WithAWSConfig uses cfg instead of config.LoadDefaultConfig.

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	ecrapi "github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/socify/socify/internal/textout"
+	"github.com/socify/socify/pkg/ecr"
 )
 
 // ECRAPI is what the backfill asks Amazon ECR (an *ecr.Client).
@@ -47,6 +49,30 @@ type BackfillOptions struct {
 	// DryRun lists what would be done: the decisions that need no conversion, and "convert" for
 	// the rest; nothing is written or sent.
 	DryRun bool
+}
+
+// ErrNoRegion: neither the caller nor the SDK's configuration names an AWS region.
+var ErrNoRegion = errors.New("no AWS region: give --aws-region or set AWS_REGION")
+
+// LoadAWS is the AWS configuration of a backfill run outside Lambda: the SDK's default chain
+// with profile and region applied (either may be empty), and the same two for the ECR keychain
+// (WithECROptions), so that listing and pulling use one identity.
+func LoadAWS(ctx context.Context, profile, region string) (aws.Config, []ecr.Option, error) {
+	var load []func(*config.LoadOptions) error
+	if profile != "" {
+		load = append(load, config.WithSharedConfigProfile(profile))
+	}
+	if region != "" {
+		load = append(load, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return cfg, nil, ErrNoRegion
+	}
+	return cfg, []ecr.Option{ecr.WithProfile(profile), ecr.WithRegion(region)}, nil
 }
 
 // BackfillItem is one image of the backfill.

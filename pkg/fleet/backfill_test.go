@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -160,5 +161,22 @@ func TestBackfillReportText(t *testing.T) {
 		"1 repositories, 3 images (dry run: nothing written or sent): 1 convert, 1 failed, 1 skipped\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestLoadAWS: the region given wins, none at all is ErrNoRegion, a profile that does not exist
+// fails, and the ECR keychain gets the same profile and region.
+func TestLoadAWS(t *testing.T) {
+	ctx := context.Background()
+	ecrtest.IsolateAWS(t, "AKIDTEST", "secret")
+	cfg, ecrOpts, err := LoadAWS(ctx, "", "eu-west-1")
+	if err != nil || cfg.Region != "eu-west-1" || len(ecrOpts) != 2 {
+		t.Errorf("region: %q, %d ECR options, %v", cfg.Region, len(ecrOpts), err)
+	}
+	if _, _, err := LoadAWS(ctx, "", ""); !errors.Is(err, ErrNoRegion) {
+		t.Errorf("no region: %v", err)
+	}
+	if _, _, err := LoadAWS(ctx, "no-such-profile", "eu-west-1"); err == nil || errors.Is(err, ErrNoRegion) {
+		t.Errorf("missing profile: %v", err)
 	}
 }

@@ -67,3 +67,19 @@ func TestWriteGitHubOutput(t *testing.T) {
 		t.Errorf("dry run:\n%s (%v)", b.String(), err)
 	}
 }
+
+// TestWriteSummary: --quiet prints the pinned reference of a registry result, the digest of any
+// other.
+func TestWriteSummary(t *testing.T) {
+	d := "sha256:" + strings.Repeat("a", 64)
+	for _, r := range []Result{{Reference: "r.example/app:v1@" + d, Digest: d}, {Reference: "oci-archive:out.tar", Digest: d}} {
+		var b bytes.Buffer
+		want := d + "\n"
+		if strings.Contains(r.Reference, "@") {
+			want = r.Reference + "\n"
+		}
+		if err := r.WriteSummary(&b); err != nil || b.String() != want {
+			t.Errorf("%s: %q (%v), want %q", r.Reference, b.String(), err, want)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 package socify
 
 import (
-	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -12,12 +12,7 @@ import (
 )
 
 // WriteJSON writes the result as indented JSON (the CLI's --output json).
-func (r *Result) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
-}
+func (r *Result) WriteJSON(w io.Writer) error { return textout.JSON(w, r) }
 
 // WriteText writes the result for a person: what was read, what each
 // platform and layer became, and what was written.
@@ -74,6 +69,17 @@ func (r *Result) WriteText(w io.Writer) error {
 		t.Printf("tagged   %s\n", tag)
 	}
 	return t.Err
+}
+
+// WriteSummary writes the one line a script uses (the CLI's --quiet): the
+// pinned reference for a registry, otherwise the digest.
+func (r *Result) WriteSummary(w io.Writer) error {
+	line := r.Digest
+	if strings.Contains(r.Reference, "@") {
+		line = r.Reference
+	}
+	_, err := fmt.Fprintln(w, line)
+	return err
 }
 
 // ShortDigest abbreviates a digest to its algorithm and 12 hex digits, as

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/socify/socify/internal/textout"
 )
 
 // Severity says whether a Problem stops lazy loading.
@@ -268,11 +269,7 @@ func (r *VerifyReport) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
 // WriteJSON writes the report as indented JSON.
 func (r *InspectReport) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func writeJSON(w io.Writer, v any) error { return textout.JSON(w, v) }
 
 // WriteText writes the image description: platforms, SOCI indexes and layers.
 func (r *InspectReport) WriteText(w io.Writer) error {
