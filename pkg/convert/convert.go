@@ -461,7 +461,7 @@ func (c *converter) layerReport(l ocispec.Descriptor, plat v1.Platform) int {
 	if !ok {
 		i = len(c.report.Layers)
 		c.layers[l.Digest] = i
-		c.report.Layers = append(c.report.Layers, LayerReport{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size})
+		c.report.Layers = append(c.report.Layers, LayerReport{Descriptor: ociindex.ReportDescriptor(l)})
 	}
 	c.report.Layers[i].Platforms = addPlatform(c.report.Layers[i].Platforms, plat)
 	return i

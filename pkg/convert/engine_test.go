@@ -218,7 +218,7 @@ func TestMultiArchDockerWithAttestation(t *testing.T) {
 	}
 	status := map[digest.Digest]string{}
 	for _, l := range rep.Layers {
-		status[l.Digest] = l.Status
+		status[digest.Digest(l.Digest.String())] = l.Status
 	}
 	if status[m.shared.desc.Digest] != LayerIndexed || status[m.small.desc.Digest] != LayerSkipped || len(rep.Layers) != 4 {
 		t.Errorf("layer reports %+v", rep.Layers)

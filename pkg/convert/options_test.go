@@ -187,7 +187,7 @@ func TestReportLargest(t *testing.T) {
 	if n, l := none.Largest(); n != 0 || l != 0 {
 		t.Errorf("nil report: %d, %d", n, l)
 	}
-	r := &Report{Layers: []LayerReport{{Size: 3}, {Size: 9}, {Size: 4}}}
+	r := &Report{Layers: []LayerReport{{Descriptor: v1.Descriptor{Size: 3}}, {Descriptor: v1.Descriptor{Size: 9}}, {Descriptor: v1.Descriptor{Size: 4}}}}
 	if n, l := r.Largest(); n != 3 || l != 9 {
 		t.Errorf("%d layers, largest %d", n, l)
 	}

@@ -144,9 +144,8 @@ type PlatformReport struct {
 
 // LayerReport is one distinct layer of the converted platforms.
 type LayerReport struct {
-	Digest    digest.Digest `json:"digest"`
-	MediaType string        `json:"mediaType"`
-	Size      int64         `json:"size"`
+	// Descriptor is the layer's, as the source's manifests give it.
+	v1.Descriptor
 	Platforms []v1.Platform `json:"platforms"`
 	Status    string        `json:"status"`
 	Reason    string        `json:"reason,omitempty"`

@@ -54,7 +54,7 @@ func ExampleConvert_layoutToArchive() {
 		fmt.Println(p.Platform, "SOCI index", p.SociIndex)
 	}
 	for _, l := range res.Conversion.Layers {
-		fmt.Println("layer", l.Digest.Encoded()[:12], l.Status, l.Files, "files")
+		fmt.Println("layer", l.Digest.Hex[:12], l.Status, l.Files, "files")
 	}
 	fmt.Println("result", res.Digest)
 

@@ -411,7 +411,7 @@ func registryCase(b *testing.B, img string, extra map[string]float64) error {
 	var layerUp float64
 	for _, d := range reg.Proxy.UploadedBlobs() {
 		for _, l := range rep.Layers {
-			if string(l.Digest) == d {
+			if l.Digest.String() == d {
 				layerUp += float64(l.Size)
 			}
 		}
