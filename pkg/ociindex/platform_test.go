@@ -2,9 +2,11 @@ package ociindex
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -113,5 +115,29 @@ func TestIsUnknownPlatform(t *testing.T) {
 		if got := IsUnknownPlatform(tc.p); got != tc.want {
 			t.Errorf("IsUnknownPlatform(%+v) = %v", tc.p, got)
 		}
+	}
+}
+
+// TestParsePlatforms: every value through the one parser, the first bad one named.
+func TestParsePlatforms(t *testing.T) {
+	ps, err := ParsePlatforms([]string{"linux/x86_64", "linux/arm64/v8"})
+	if err != nil || len(ps) != 2 || ps[0].String() != "linux/amd64" || ps[1].String() != "linux/arm64/v8" {
+		t.Errorf("%v, %v", ps, err)
+	}
+	if ps, err := ParsePlatforms(nil); err != nil || ps != nil {
+		t.Errorf("none: %v, %v", ps, err)
+	}
+	if _, err := ParsePlatforms([]string{"linux/amd64", "linux"}); err == nil || !strings.Contains(err.Error(), `"linux"`) {
+		t.Errorf("a lone OS: %v", err)
+	}
+}
+
+// TestReportDescriptor: media type, digest and size only, whatever else d carries.
+func TestReportDescriptor(t *testing.T) {
+	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("x"), Size: 3,
+		Annotations: map[string]string{"a": "b"}, Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}}
+	r := ReportDescriptor(d)
+	if string(r.MediaType) != d.MediaType || r.Digest.String() != d.Digest.String() || r.Size != 3 || r.Annotations != nil || r.Platform != nil {
+		t.Errorf("%+v", r)
 	}
 }
