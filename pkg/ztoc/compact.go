@@ -73,6 +73,14 @@ func (a *arena) size() int {
 // Entry type codes in records, in the order of entryTypeNames.
 var entryTypeNames = [...]string{"hardlink", "symlink", "dir", "reg", "char", "block", "fifo"}
 
+// entryTypeBytes are entryTypeNames as the serializer writes them.
+var entryTypeBytes = func() (b [len(entryTypeNames)][]byte) {
+	for i, n := range entryTypeNames {
+		b[i] = []byte(n)
+	}
+	return b
+}()
+
 // typOther marks a record whose type name follows the link name: a Ztoc
 // made by hand or decoded from another tool may carry any type string.
 const typOther = 0x0f

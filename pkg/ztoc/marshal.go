@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	flatbuffers "github.com/google/flatbuffers/go"
-
 	fbs "github.com/socify/socify/pkg/ztoc/internal/fbs/ztoc"
 )
 
@@ -16,8 +14,9 @@ import (
 // same condition soci reports with its ErrInvalidTOCEntry.
 var ErrInvalidTOCEntry = errors.New("invalid toc entry")
 
-// Marshal serializes z exactly as soci's ztoc.Marshal does: the same
-// flatbuffers library, the same builder call sequence, so the same bytes.
+// Marshal serializes z exactly as soci's ztoc.Marshal does: soci's builder
+// call sequence, through fbWriter, which lays out bytes as soci's
+// flatbuffers builder does, so the same bytes.
 func Marshal(z *Ztoc) ([]byte, error) {
 	var toc compactTOC
 	for i := range z.TOC {
@@ -75,18 +74,16 @@ func marshal(s *serial) (out []byte, err error) {
 	default:
 		return nil, fmt.Errorf("compression algorithm not defined in flatbuf: %s", s.compression)
 	}
-	b := flatbuffers.NewBuilder(0)
-	b.Bytes = make([]byte, sizeBound(s))
-	b.Reset()
-
-	version := b.CreateString(s.version)
-	tool := b.CreateString(s.tool)
-	toc := tocToFlatbuffer(b, s.toc)
-	// CreateByteVector of the zinfo blob, written in place from its chunks:
-	// after the same Prep, CreateByteVector copies the region onto itself.
+	w := newFBWriter(sizeBound(s))
+	w.reserve(fbString(len(s.version)) + fbString(len(s.tool)))
+	version := w.str([]byte(s.version))
+	tool := w.str([]byte(s.tool))
+	toc := tocToFlatbuffer(w, s.toc)
+	// The zinfo blob is written in place from its chunks.
 	n := s.zinfoSize()
-	b.Prep(flatbuffers.SizeUOffsetT, n)
-	dst := b.Bytes[int(b.Head())-n : b.Head()]
+	w.reserve(n + 8)
+	w.prep(4, n)
+	dst := w.buf[w.head-n : w.head]
 	if s.ckpts != nil {
 		if err := s.ckpts.copyTo(dst); err != nil {
 			return nil, err
@@ -94,35 +91,39 @@ func marshal(s *serial) (out []byte, err error) {
 	} else {
 		copy(dst, s.zinfo)
 	}
-	checkpoints := b.CreateByteVector(dst)
-	digests := make([]flatbuffers.UOffsetT, len(s.digests))
+	w.head -= n
+	w.placeU32(uint32(n))
+	checkpoints := w.offset()
+	digests := make([]uint32, len(s.digests))
 	for i, d := range s.digests {
-		digests[i] = b.CreateString(d)
+		w.reserve(fbString(len(d)))
+		digests[i] = w.str([]byte(d))
 	}
-	fbs.CompressionInfoStartSpanDigestsVector(b, len(digests))
-	for i := len(digests) - 1; i >= 0; i-- {
-		b.PrependUOffsetT(digests[i])
-	}
-	spanDigests := b.EndVector(len(digests))
+	w.reserve(4*len(digests) + 8 + 2*fbTopTables)
+	spanDigests := w.offsetVector(digests)
 
-	fbs.CompressionInfoStart(b)
-	fbs.CompressionInfoAddMaxSpanId(b, s.maxSpanID)
-	fbs.CompressionInfoAddSpanDigests(b, spanDigests)
-	fbs.CompressionInfoAddCheckpoints(b, checkpoints)
+	// The fields of soci's schema, in the order of soci's calls:
+	// CompressionInfo{compression_algorithm, max_span_id, span_digests,
+	// checkpoints}, Ztoc{version, build_tool_identifier,
+	// compressed_archive_size, uncompressed_archive_size, toc,
+	// compression_info}.
+	w.startTable(4)
+	w.fieldU32(1, uint32(s.maxSpanID))
+	w.fieldOffset(2, spanDigests)
+	w.fieldOffset(3, checkpoints)
 	if s.compression != "" {
-		fbs.CompressionInfoAddCompressionAlgorithm(b, alg)
+		w.fieldI8(0, int8(alg), int8(fbs.CompressionAlgorithmGzip))
 	}
-	info := fbs.CompressionInfoEnd(b)
+	info := w.endTable()
 
-	fbs.ZtocStart(b)
-	fbs.ZtocAddVersion(b, version)
-	fbs.ZtocAddBuildToolIdentifier(b, tool)
-	fbs.ZtocAddToc(b, toc)
-	fbs.ZtocAddCompressedArchiveSize(b, s.compressedSize)
-	fbs.ZtocAddUncompressedArchiveSize(b, s.uncompressedSize)
-	fbs.ZtocAddCompressionInfo(b, info)
-	b.Finish(fbs.ZtocEnd(b))
-	return b.FinishedBytes(), nil
+	w.startTable(6)
+	w.fieldOffset(0, version)
+	w.fieldOffset(1, tool)
+	w.fieldOffset(4, toc)
+	w.fieldI64(2, s.compressedSize)
+	w.fieldI64(3, s.uncompressedSize)
+	w.fieldOffset(5, info)
+	return w.finish(w.endTable()), nil
 }
 
 // fbString bounds the bytes CreateString takes for n bytes: length, bytes,
@@ -143,6 +144,9 @@ const (
 	// fbXattr bounds one Xattr table (soffset, two offsets, alignment) and
 	// its slot in the entry's vector.
 	fbXattr = 4 + 2*4 + 3 + 4
+	// fbTopTables bounds one of the TOC, CompressionInfo and Ztoc tables
+	// with its vtable, or the root reference.
+	fbTopTables = 128
 	// modTimeMax is the longest formatModTime result (RFC 3339 with
 	// nanoseconds for years 0000-9999).
 	modTimeMax = len("2006-01-02T15:04:05.999999999Z")
@@ -159,9 +163,9 @@ func sizeBound(s *serial) int {
 	return n
 }
 
-func tocToFlatbuffer(b *flatbuffers.Builder, toc *compactTOC) flatbuffers.UOffsetT {
-	offsets := make([]flatbuffers.UOffsetT, toc.n)
-	var xattrs []flatbuffers.UOffsetT
+func tocToFlatbuffer(w *fbWriter, toc *compactTOC) uint32 {
+	offsets := make([]uint32, toc.n)
+	var xattrs []uint32
 	var mt []byte
 	var mtSec, mtNsec int64
 	mtValid := false
@@ -170,67 +174,65 @@ func tocToFlatbuffer(b *flatbuffers.Builder, toc *compactTOC) flatbuffers.UOffse
 		blk = toc.block(k, blk[:markEvery])
 		for j := len(blk) - 1; j >= 0; j-- {
 			m := &blk[j]
-			i := k*markEvery + j
-			name := b.CreateByteString(m.name)
-			var typ flatbuffers.UOffsetT
+			w.reserve(fbString(len(m.name)) + fbString(len(m.typName)+len("hardlink")) + fbString(len(m.link)) +
+				fbString(len(m.uname)) + fbString(len(m.gname)) + fbString(modTimeMax))
+			name := w.str(m.name)
+			var typ uint32
 			if m.typ == typOther {
-				typ = b.CreateByteString(m.typName)
+				typ = w.str(m.typName)
 			} else {
-				typ = b.CreateString(entryTypeNames[m.typ])
+				typ = w.str(entryTypeBytes[m.typ])
 			}
-			link := b.CreateByteString(m.link)
-			uname := b.CreateByteString(m.uname)
-			gname := b.CreateByteString(m.gname)
+			link := w.str(m.link)
+			uname := w.str(m.uname)
+			gname := w.str(m.gname)
 			// Layers tend to give all entries one mtime: format it once.
 			if !mtValid || m.sec != mtSec || m.nsec != mtNsec {
 				mt = appendModTime(mt[:0], m.modTime())
 				mtSec, mtNsec, mtValid = m.sec, m.nsec, true
 			}
-			modTime := b.CreateByteString(mt)
+			modTime := w.str(mt)
 
 			xattrs = xattrs[:0]
 			if m.npax > 0 {
 				m.paxRecords(func(k, v []byte) {
-					ko := b.CreateByteString(k)
-					vo := b.CreateByteString(v)
-					fbs.XattrStart(b)
-					fbs.XattrAddKey(b, ko)
-					fbs.XattrAddValue(b, vo)
-					xattrs = append(xattrs, fbs.XattrEnd(b))
+					w.reserve(fbString(len(k)) + fbString(len(v)) + fbXattr + fbVtable)
+					ko := w.str(k)
+					vo := w.str(v)
+					w.startTable(2)
+					w.fieldOffset(0, ko)
+					w.fieldOffset(1, vo)
+					xattrs = append(xattrs, w.endTable())
 				})
 			}
-			fbs.FileMetadataStartXattrsVector(b, len(xattrs))
-			for j := len(xattrs) - 1; j >= 0; j-- {
-				b.PrependUOffsetT(xattrs[j])
-			}
-			xv := b.EndVector(len(xattrs))
+			w.reserve(4*len(xattrs) + 8 + fbEntryTable + fbVtable)
+			xv := w.offsetVector(xattrs)
 
-			fbs.FileMetadataStart(b)
-			fbs.FileMetadataAddName(b, name)
-			fbs.FileMetadataAddType(b, typ)
-			fbs.FileMetadataAddUncompressedOffset(b, m.off)
-			fbs.FileMetadataAddUncompressedSize(b, m.size)
-			fbs.FileMetadataAddLinkname(b, link)
-			fbs.FileMetadataAddMode(b, m.mode)
-			fbs.FileMetadataAddUid(b, m.uid)
-			fbs.FileMetadataAddGid(b, m.gid)
-			fbs.FileMetadataAddUname(b, uname)
-			fbs.FileMetadataAddGname(b, gname)
-			fbs.FileMetadataAddModTime(b, modTime)
-			fbs.FileMetadataAddDevmajor(b, m.devmajor)
-			fbs.FileMetadataAddDevminor(b, m.devminor)
-			fbs.FileMetadataAddXattrs(b, xv)
-			offsets[i] = fbs.FileMetadataEnd(b)
+			// soci's FileMetadata calls, in its order (the slot numbers
+			// are the schema's field ids).
+			w.startTable(14)
+			w.fieldOffset(0, name)
+			w.fieldOffset(1, typ)
+			w.fieldI64(2, m.off)
+			w.fieldI64(3, m.size)
+			w.fieldOffset(4, link)
+			w.fieldI64(5, m.mode)
+			w.fieldU32(6, m.uid)
+			w.fieldU32(7, m.gid)
+			w.fieldOffset(8, uname)
+			w.fieldOffset(9, gname)
+			w.fieldOffset(10, modTime)
+			w.fieldI64(11, m.devmajor)
+			w.fieldI64(12, m.devminor)
+			w.fieldOffset(13, xv)
+			offsets[k*markEvery+j] = w.endTable()
 		}
 	}
-	fbs.TOCStartMetadataVector(b, toc.n)
-	for i := len(offsets) - 1; i >= 0; i-- {
-		b.PrependUOffsetT(offsets[i])
-	}
-	md := b.EndVector(toc.n)
-	fbs.TOCStart(b)
-	fbs.TOCAddMetadata(b, md)
-	return fbs.TOCEnd(b)
+	w.reserve(4*len(offsets) + 8 + fbTopTables)
+	md := w.offsetVector(offsets)
+	w.startTable(1)
+	w.fieldOffset(0, md)
+	return w.endTable()
 }
 
 // appendModTime appends t as time.Time.MarshalText does, but always in UTC:
