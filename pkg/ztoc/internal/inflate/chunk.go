@@ -1,10 +1,7 @@
 package inflate
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
-	"io"
 	"slices"
 )
 
@@ -16,14 +13,16 @@ import (
 // output instead of decoding it (Options.Ahead). Arriving there is the
 // proof that the guess was a true block start; nothing else is trusted.
 //
-// The unknown window is handled without a second decoder: the chunk is
-// decoded twice, through the same Decoder code, with two synthetic windows
-// that differ at every position and together encode each position's index.
-// A byte on which the two runs agree is a literal or a copy of a decoded
-// byte; a byte on which they differ is a copy of window byte j, and j is
-// recovered from the pair. Once 32 KiB in a row agree, no later byte can
-// depend on the window, so the second run stops and the first one's output
-// is final from there on.
+// The unknown window is handled with markers, as rapidgzip does, but in two
+// byte planes instead of 16-bit symbols, so that copies still move 8 bytes
+// at a time: the output buffer starts with the 32 KiB window, whose byte j
+// is marked in a second plane (low byte j&255 in the output, 1+j>>8 in the
+// plane; 0 in the plane is a real byte). Copies carry both planes. Once the
+// last 32 KiB of output hold no marker, no later copy can reach one
+// (distances are at most 32 KiB), so the second plane is dropped and
+// decoding goes on in a loop as fast as the sequential decoder's. The
+// sequential decoder replaces the markers by its real window bytes when it
+// takes the chunk.
 
 // Chunk is output decoded ahead of the sequential decoder.
 type Chunk struct {
@@ -32,12 +31,18 @@ type Chunk struct {
 	Start  int64
 	bounds []chunkBound
 	out    []byte
-	// hi is the second run's output over the marker region: the bytes
-	// before the last one that depends on the window.
-	hi []byte
+	// marks is the marker plane of out up to its last window copy.
+	marks []byte
+	bufs  ChunkBuffers
 	// minRef is the lowest window index the output depends on (WindowSize
 	// when none): the chunk needs WindowSize-minRef bytes of history.
 	minRef int
+}
+
+// ChunkBuffers are the output buffers of a chunk, reusable once the chunk
+// is no longer needed.
+type ChunkBuffers struct {
+	Out, Marks []byte
 }
 
 type chunkBound struct {
@@ -48,9 +53,9 @@ type chunkBound struct {
 // End is the bit position of the block boundary where the chunk ends.
 func (c *Chunk) End() int64 { return c.bounds[len(c.bounds)-1].bit }
 
-// Buffer is the chunk's output buffer, for reuse once the chunk is no
-// longer needed.
-func (c *Chunk) Buffer() []byte { return c.out[:0] }
+// Buffers are the chunk's buffers, for reuse once the chunk is no longer
+// needed.
+func (c *Chunk) Buffers() ChunkBuffers { return c.bufs }
 
 // Len is the number of output bytes of the chunk.
 func (c *Chunk) Len() int { return c.bounds[len(c.bounds)-1].out }
@@ -58,42 +63,27 @@ func (c *Chunk) Len() int { return c.bounds[len(c.bounds)-1].out }
 // needs is the history the chunk's output refers back to, in bytes.
 func (c *Chunk) needs() int { return WindowSize - c.minRef }
 
+func markerIndex(lo, hi byte) int { return int(lo) | int(hi-1)<<8 }
+
 // resolve replaces every byte that copies the window by its true value.
 func (c *Chunk) resolve(window []byte) {
-	out, hi := c.out[:len(c.hi)], c.hi
-	for i := range hi {
-		if a := out[i]; a != hi[i] {
-			out[i] = window[markerIndex(a, hi[i])]
+	out := c.out[:len(c.marks)]
+	for i, h := range c.marks {
+		if h != 0 {
+			out[i] = window[markerIndex(out[i], h)]
 		}
 	}
-	c.hi = nil
+	c.marks = nil
 }
 
-// The synthetic windows: windowA[j] is j's low byte, windowB[j] is that
-// plus 1 plus j's high byte (0..127), so the two never agree and the pair
-// gives j back.
-func windowA(j int) byte { return byte(j) }
-func windowB(j int) byte { return byte(j) + 1 + byte(j>>8) }
+// chunkPad zero bytes after the data let the decoder load 8 bytes at any
+// position up to 8 bytes past the end without a bounds test.
+const chunkPad = 16
 
-func markerIndex(a, b byte) int { return int(a) | int(b-a-1)<<8 }
-
-var synthetic = func() [2][]byte {
-	var w [2][]byte
-	w[0], w[1] = make([]byte, WindowSize), make([]byte, WindowSize)
-	for j := range WindowSize {
-		w[0][j], w[1][j] = windowA(j), windowB(j)
-	}
-	return w
-}()
-
-var errChunkStop = errors.New("chunk end")
-
-// ChunkScratch is reusable state for DecodeChunk (two decoders and
-// their input readers); one per goroutine.
+// ChunkScratch is reusable state for DecodeChunk; one per goroutine.
 type ChunkScratch struct {
-	a, b   Decoder
-	ra, rb bytes.Reader
-	hi     []byte
+	padded []byte
+	fs     finderScratch
 }
 
 // ChunkLimits bounds DecodeChunk.
@@ -106,104 +96,430 @@ type ChunkLimits struct {
 	// MaxBuf caps the output buffer; a chunk that reaches it without a
 	// boundary beyond its last one ends at that one.
 	MaxBuf int
-	// Abort is polled between reads; true abandons the chunk.
+	// Abort is polled at block boundaries; true abandons the chunk.
 	Abort func() bool
+}
+
+// Results of the Huffman loops.
+const (
+	resEOB    = iota // end of block
+	resFail          // invalid code
+	resData          // the input ran out
+	resRoom          // the output buffer is full
+	resSwitch        // marker loop: no marker in the last 32 KiB
+)
+
+const chunkSlack = maxMatch + outSlack
+
+// chunkDec is DecodeChunk's state. The input is all in memory, padded, and
+// the output is one flat buffer, so the loops need neither refills nor a
+// ring.
+type chunkDec struct {
+	data    []byte // padded input
+	inLimit int    // load no further than this (the real end + 8)
+	ip      int
+	b       uint64
+	nb      uint
+
+	lit  *[litTableSize]uint32
+	dist *[distTableSize]uint32
+
+	out      []byte // the window's markers, then the chunk's output
+	marks    []byte // marker plane of out, while marking
+	marking  bool
+	lastMark int // index of the last marked byte
+	op       int // next write index
+	maxBuf   int
+}
+
+// setPos moves the bit reader to bit p of data.
+func (d *chunkDec) setPos(p int64) {
+	i, k := int(p>>3), uint(p&7)
+	d.b = binary.LittleEndian.Uint64(d.data[i:]) >> k
+	d.nb = 56 - k
+	d.ip = i + 7
+}
+
+func (d *chunkDec) pos() int64 { return int64(d.ip)*8 - int64(d.nb) }
+
+// outLimit is where a loop must stop writing and call room.
+func (d *chunkDec) outLimit() int {
+	if d.marking {
+		return min(len(d.out), len(d.marks)) - chunkSlack
+	}
+	return len(d.out) - chunkSlack
+}
+
+// room makes space for at least one more match, within maxBuf; false when
+// the chunk is at its limit.
+func (d *chunkDec) room() bool {
+	n := d.op - WindowSize
+	if n >= d.maxBuf {
+		return false
+	}
+	grow := min(max(n, 1<<20), d.maxBuf-n) + chunkSlack
+	if len(d.out)-d.op < grow {
+		d.out = slices.Grow(d.out[:d.op], grow)
+		d.out = d.out[:cap(d.out)]
+	}
+	if d.marking && len(d.marks)-d.op < grow {
+		d.marks = slices.Grow(d.marks[:d.op], grow)
+		d.marks = d.marks[:cap(d.marks)]
+	}
+	return true
 }
 
 // DecodeChunk decodes raw deflate from bit start of data (data[0] is at bit
 // dataBit of the whole input), with an unknown window, up to a block
-// boundary chosen by lim, or up to the last block boundary before the end
-// of a final block, the end of data or an error. It returns nil when no
-// block boundary was reached: start is then not usable.
-func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, buf []byte, scratch *ChunkScratch) *Chunk {
+// boundary chosen by lim, or up to the last block boundary before a final
+// block, the end of data or an error. It returns nil when no block
+// boundary was reached: start is then not usable. It decodes into bufs;
+// when it returns nil, bufs hold the buffers (grown if they had to be) for
+// the next call, otherwise the chunk owns them and bufs are empty.
+func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, bufs *ChunkBuffers, scratch *ChunkScratch) *Chunk {
 	if scratch == nil {
 		scratch = new(ChunkScratch)
 	}
+	n := len(data)
 	rel := start - dataBit
-	if rel < 0 || rel >= int64(len(data))*8 {
+	if rel < 0 || rel >= int64(n)*8 {
 		return nil
 	}
-	byteOff := rel >> 3
-	var startBits uint8
-	if k := rel & 7; k != 0 {
-		startBits = uint8(8 - k)
+	if cap(data)-n < chunkPad || !allZero(data[n:n+chunkPad]) {
+		scratch.padded = append(append(scratch.padded[:0], data...), make([]byte, chunkPad)...)
+		data = scratch.padded
 	}
-	base := dataBit + byteOff*8
+	end := int64(n) * 8
+	d := &chunkDec{
+		data:     data[:n+chunkPad],
+		inLimit:  n + 8,
+		out:      bufs.Out,
+		marks:    bufs.Marks,
+		marking:  true,
+		op:       WindowSize,
+		lastMark: WindowSize - 1,
+		maxBuf:   lim.MaxBuf,
+	}
+	// Most chunks grow to the limit: allocate it at once. The marked part
+	// is usually much shorter.
+	if cap(d.out) < WindowSize+chunkSlack {
+		d.out = make([]byte, WindowSize+lim.MaxBuf+chunkSlack)
+	}
+	if cap(d.marks) < WindowSize+chunkSlack {
+		d.marks = make([]byte, 2*WindowSize+1<<20)
+	}
+	d.out, d.marks = d.out[:cap(d.out)], d.marks[:cap(d.marks)]
+	defer func() { *bufs = ChunkBuffers{Out: d.out[:0], Marks: d.marks[:0]} }()
+	for j := range WindowSize {
+		d.out[j], d.marks[j] = byte(j), byte(1+j>>8)
+	}
 	c := &Chunk{Start: start, minRef: WindowSize}
-	onBoundary := func(b *Boundary) error {
-		if b.Header {
-			return errChunkStop // the member ended: the chunk ends before its final block
-		}
-		bit := base + b.In*8 - int64(b.Bits)
-		c.bounds = append(c.bounds, chunkBound{bit: bit, out: int(b.Out)})
-		if bit >= lim.Stop || int(b.Out) >= lim.MaxOut {
-			return errChunkStop
-		}
-		return nil
-	}
-	scratch.ra.Reset(data[byteOff:])
-	scratch.rb.Reset(data[byteOff:])
-	da, db := &scratch.a, &scratch.b
-	da.Reset(&scratch.ra, Options{Raw: true, Window: synthetic[0], StartBits: startBits, OnBoundary: onBoundary})
-	db.Reset(&scratch.rb, Options{Raw: true, Window: synthetic[1], StartBits: startBits})
-	out := buf[:0]
-	if cap(out) == 0 {
-		out = make([]byte, 0, 1<<20)
-	}
-	hi := scratch.hi[:0]
-	defer func() { scratch.hi = hi[:0] }()
-	region := true // still comparing the two runs
-	lastMark := -1
-	for {
+	p := rel
+	fixed := fixedCode()
+blocks:
+	for p <= end {
 		if lim.Abort != nil && lim.Abort() {
 			return nil
 		}
-		if len(out) >= lim.MaxBuf {
-			break
+		v := peekBits(d.data, p)
+		if v&1 != 0 {
+			break // a final block: the member ends, and so does the chunk
 		}
-		if len(out) == cap(out) {
-			out = append(out, 0)[:len(out)]
-		}
-		n, err := da.Read(out[len(out):min(cap(out), lim.MaxBuf)])
-		if region && n > 0 {
-			p := len(hi)
-			hi = slices.Grow(hi, n)[:p+n]
-			if m, _ := io.ReadFull(db, hi[p:]); m != n {
-				return nil // cannot happen: both runs parse the same bits
+		switch v >> 1 & 3 {
+		case 0:
+			q := int((p + 3 + 7) >> 3)
+			if q+4 > n {
+				break blocks
 			}
-			for i, a := range out[len(out) : len(out)+n] {
-				if b := hi[p+i]; a != b {
-					j := markerIndex(a, b)
-					if j >= WindowSize {
-						return nil // cannot happen either
+			ln := int(binary.LittleEndian.Uint16(d.data[q:]))
+			if ln != int(^binary.LittleEndian.Uint16(d.data[q+2:])) || q+4+ln > n {
+				break blocks
+			}
+			if !d.stored(d.data[q+4 : q+4+ln]) {
+				break blocks
+			}
+			p = int64(q+4+ln) * 8
+		case 1:
+			d.lit, d.dist = &fixed.lit, &fixed.dist
+			d.setPos(p + 3)
+		case 2:
+			e := scratch.fs.parseDynamic(d.data[:n], p)
+			if e < 0 {
+				break blocks
+			}
+			d.lit, d.dist = &scratch.fs.lit, &scratch.fs.dist
+			d.setPos(e)
+		default:
+			break blocks
+		}
+		if v>>1&3 != 0 {
+			for r := d.huff(); r != resEOB; r = d.huff() {
+				switch r {
+				case resSwitch:
+					d.marking = false
+				case resRoom:
+					if !d.room() {
+						break blocks
 					}
-					c.minRef = min(c.minRef, j)
-					lastMark = p + i
+				default:
+					break blocks
 				}
 			}
-			if len(hi)-(lastMark+1) >= WindowSize {
-				// No later byte can reach a window byte: stop the second run.
-				region = false
-				hi = hi[:lastMark+1]
+			p = d.pos()
+			if p > end {
+				break
 			}
 		}
-		out = out[:len(out)+n]
-		if err != nil {
+		out := d.op - WindowSize
+		c.bounds = append(c.bounds, chunkBound{bit: dataBit + p, out: out})
+		if dataBit+p >= lim.Stop || out >= lim.MaxOut {
 			break
 		}
-	}
-	// Decoding ran past the last boundary (final block, error, end of
-	// data, full buffer): the chunk ends at that boundary.
-	for len(c.bounds) > 0 && c.bounds[len(c.bounds)-1].out > len(out) {
-		c.bounds = c.bounds[:len(c.bounds)-1]
 	}
 	if len(c.bounds) == 0 {
 		return nil
 	}
-	end := c.bounds[len(c.bounds)-1].out
-	c.out = out[:end]
-	c.hi = bytes.Clone(hi[:min(lastMark+1, end)])
+	size := c.Len()
+	c.out = d.out[WindowSize : WindowSize+size]
+	if m := min(d.lastMark+1-WindowSize, size); m > 0 {
+		c.marks = d.marks[WindowSize : WindowSize+m]
+		for i, h := range c.marks {
+			if h != 0 {
+				c.minRef = min(c.minRef, markerIndex(c.out[i], h))
+			}
+		}
+	}
+	c.bufs = ChunkBuffers{Out: d.out[:0], Marks: d.marks[:0]}
+	d.out, d.marks = nil, nil // the chunk owns them
 	return c
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// stored copies a stored block's bytes to the output.
+func (d *chunkDec) stored(b []byte) bool {
+	for len(b) > 0 {
+		k := min(len(b), d.outLimit()-d.op)
+		if k <= 0 {
+			if !d.room() {
+				return false
+			}
+			continue
+		}
+		copy(d.out[d.op:], b[:k])
+		if d.marking {
+			clear(d.marks[d.op : d.op+k])
+		}
+		d.op += k
+		b = b[k:]
+		if d.marking && d.op-d.lastMark > WindowSize {
+			d.marking = false
+		}
+	}
+	return d.op-WindowSize <= d.maxBuf
+}
+
+func (d *chunkDec) huff() int {
+	if d.marking {
+		return d.huffMarked()
+	}
+	return d.huff8()
+}
+
+// huff8 decodes Huffman codes, as huffFast does. It and huffMarked repeat
+// huffFast's symbol decoding on purpose: these are the hot loops, kept
+// free of calls and of per-symbol mode tests.
+func (d *chunkDec) huff8() int {
+	in, out := d.data, d.out
+	lit, dist := d.lit, d.dist
+	ip, op, b, nb := d.ip, d.op, d.b, d.nb
+	inLimit := d.inLimit
+	outLimit := d.outLimit()
+	res := resData
+	for ip <= inLimit {
+		if op >= outLimit {
+			res = resRoom
+			break
+		}
+		b |= binary.LittleEndian.Uint64(in[ip:]) << nb
+		ip += int((63 - nb) >> 3)
+		nb |= 56
+
+		e := lit[b&(1<<litRoot-1)]
+		if e&fSub != 0 {
+			b >>= litRoot
+			nb -= litRoot
+			e = lit[e>>16+uint32(b&(1<<(e>>8&15)-1))]
+		}
+		b >>= e & 0xff
+		nb -= uint(e & 0xff)
+		if e&fLit != 0 {
+			out[op] = byte(e >> 16)
+			op++
+			e = lit[b&(1<<litRoot-1)]
+			if e&fLit != 0 && e&fSub == 0 {
+				b >>= e & 0xff
+				nb -= uint(e & 0xff)
+				out[op] = byte(e >> 16)
+				op++
+			}
+			continue
+		}
+		if e&fLen == 0 {
+			res = resFail
+			if e&fEOB != 0 {
+				res = resEOB
+			}
+			break
+		}
+		x := e >> 8 & 15
+		length := int(e>>16) + int(b&(1<<x-1))
+		b >>= x
+		nb -= uint(x)
+
+		e = dist[b&(1<<distRoot-1)]
+		if e&fSub != 0 {
+			b >>= distRoot
+			nb -= distRoot
+			e = dist[e>>16+uint32(b&(1<<(e>>8&15)-1))]
+		}
+		if e&fDist == 0 {
+			res = resFail
+			break
+		}
+		b >>= e & 0xff
+		nb -= uint(e & 0xff)
+		x = e >> 8 & 15
+		dst := int(e>>16) + int(b&(1<<x-1))
+		b >>= x
+		nb -= uint(x)
+		// The window's markers before the output make src >= 0.
+		src := op - dst
+		switch {
+		case dst >= 8:
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
+			}
+		case dst == 1:
+			c := out[src]
+			s := out[op : op+length]
+			for i := range s {
+				s[i] = c
+			}
+		default:
+			for i := 0; i < length; i++ {
+				out[op+i] = out[src+i]
+			}
+		}
+		op += length
+	}
+	d.ip, d.op, d.b, d.nb = ip, op, b, nb
+	return res
+}
+
+// huffMarked is huff8 with the marker plane, until 32 KiB follow the last
+// marker.
+func (d *chunkDec) huffMarked() int {
+	in, out, mk := d.data, d.out, d.marks
+	lit, dist := d.lit, d.dist
+	ip, op, b, nb := d.ip, d.op, d.b, d.nb
+	last := d.lastMark
+	inLimit := d.inLimit
+	outLimit := d.outLimit()
+	res := resData
+	for ip <= inLimit {
+		if op-last > WindowSize {
+			res = resSwitch
+			break
+		}
+		if op >= outLimit {
+			res = resRoom
+			break
+		}
+		b |= binary.LittleEndian.Uint64(in[ip:]) << nb
+		ip += int((63 - nb) >> 3)
+		nb |= 56
+
+		e := lit[b&(1<<litRoot-1)]
+		if e&fSub != 0 {
+			b >>= litRoot
+			nb -= litRoot
+			e = lit[e>>16+uint32(b&(1<<(e>>8&15)-1))]
+		}
+		b >>= e & 0xff
+		nb -= uint(e & 0xff)
+		if e&fLit != 0 {
+			out[op] = byte(e >> 16)
+			mk[op] = 0
+			op++
+			continue
+		}
+		if e&fLen == 0 {
+			res = resFail
+			if e&fEOB != 0 {
+				res = resEOB
+			}
+			break
+		}
+		x := e >> 8 & 15
+		length := int(e>>16) + int(b&(1<<x-1))
+		b >>= x
+		nb -= uint(x)
+
+		e = dist[b&(1<<distRoot-1)]
+		if e&fSub != 0 {
+			b >>= distRoot
+			nb -= distRoot
+			e = dist[e>>16+uint32(b&(1<<(e>>8&15)-1))]
+		}
+		if e&fDist == 0 {
+			res = resFail
+			break
+		}
+		b >>= e & 0xff
+		nb -= uint(e & 0xff)
+		x = e >> 8 & 15
+		dst := int(e>>16) + int(b&(1<<x-1))
+		b >>= x
+		nb -= uint(x)
+		src := op - dst
+		var m uint64
+		if dst >= 8 {
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
+				w := binary.LittleEndian.Uint64(mk[src+i:])
+				binary.LittleEndian.PutUint64(mk[op+i:], w)
+				m |= w
+			}
+		} else {
+			for i := 0; i < length; i++ {
+				out[op+i] = out[src+i]
+				h := mk[src+i]
+				mk[op+i] = h
+				m |= uint64(h)
+			}
+		}
+		if m != 0 {
+			// Words may have carried marks past the match; look inside it.
+			for i := length - 1; i >= 0; i-- {
+				if mk[op+i] != 0 {
+					last = op + i
+					break
+				}
+			}
+		}
+		op += length
+	}
+	d.ip, d.op, d.b, d.nb = ip, op, b, nb
+	d.lastMark = last
+	return res
 }
 
 // FindDynamicBlock returns the first bit position in [from, to) of data at
@@ -244,6 +560,47 @@ func FindDynamicBlock(data []byte, from, to int64) int64 {
 	return -1
 }
 
+// FindStoredEnd returns the first bit position in [from, to) of data,
+// looking no further than one maximal stored block, at which a block starts
+// right after a stored block, or -1. Such a start is exact: a stored block
+// ends on a byte boundary. A stored block is recognised by LEN and its
+// complement NLEN, confirmed by what follows it: another stored block
+// header or a complete dynamic block header. Stored regions (incompressible
+// files, often holding deflate streams of their own that fool
+// FindDynamicBlock) are where FindDynamicBlock fails; this finds the way
+// out of them, or through them.
+func FindStoredEnd(data []byte, from, to int64) int64 {
+	n := len(data)
+	var s finderScratch
+	first := int((from + 7) >> 3)
+	last := min(int(to>>3), first+0xffff+5)
+	for q := first; q+4 <= n && q < last; q++ {
+		ln := int(data[q]) | int(data[q+1])<<8
+		if ln != int(^(uint16(data[q+2]) | uint16(data[q+3])<<8)) {
+			continue
+		}
+		nx := q + 4 + ln // the next block's first byte
+		if nx+5 > n {
+			continue
+		}
+		if int64(nx)*8 >= to {
+			return -1
+		}
+		if data[nx]&7 == 0 {
+			// Another non-final stored block, byte-aligned.
+			l2 := int(data[nx+1]) | int(data[nx+2])<<8
+			if l2 == int(^(uint16(data[nx+3]) | uint16(data[nx+4])<<8)) {
+				return int64(nx) * 8
+			}
+			continue
+		}
+		if data[nx]&7 == 4 && s.validDynamic(data, int64(nx)*8) {
+			return int64(nx) * 8
+		}
+	}
+	return -1
+}
+
 // peekBits returns the bits from bit position p on, at least 57 of them
 // (zero beyond the end of data).
 func peekBits(data []byte, p int64) uint64 {
@@ -268,7 +625,12 @@ type finderScratch struct {
 
 // validDynamic parses the whole dynamic block header at bit p as
 // readDynamic does and builds its tables.
-func (s *finderScratch) validDynamic(data []byte, p int64) bool {
+func (s *finderScratch) validDynamic(data []byte, p int64) bool { return s.parseDynamic(data, p) >= 0 }
+
+// parseDynamic parses the dynamic block header at bit p as readDynamic
+// does, builds its tables into s and returns the bit position after the
+// header, or -1.
+func (s *finderScratch) parseDynamic(data []byte, p int64) int64 {
 	v := peekBits(data, p+3)
 	nlen := int(v&31) + 257
 	ndist := int(v>>5&31) + 1
@@ -282,18 +644,18 @@ func (s *finderScratch) validDynamic(data []byte, p int64) bool {
 	p += int64(3 * ncode)
 	var clt [clTableSize]uint32
 	if buildTable(kindCodes, cl[:], clt[:], clRoot) != nil {
-		return false
+		return -1
 	}
 	end := int64(len(data)) * 8
 	var lens [286 + 30]uint8
 	for i := 0; i < nlen+ndist; {
 		if p >= end {
-			return false
+			return -1
 		}
 		b := peekBits(data, p)
 		e := clt[b&(clTableSize-1)]
 		if e == 0 {
-			return false
+			return -1
 		}
 		n := int64(e & 0xff)
 		b >>= n
@@ -309,7 +671,7 @@ func (s *finderScratch) validDynamic(data []byte, p int64) bool {
 		switch sym {
 		case 16:
 			if i == 0 {
-				return false
+				return -1
 			}
 			val, rep = lens[i-1], 3+int(b&3)
 			p += 2
@@ -321,7 +683,7 @@ func (s *finderScratch) validDynamic(data []byte, p int64) bool {
 			p += 7
 		}
 		if i+rep > nlen+ndist {
-			return false
+			return -1
 		}
 		for ; rep > 0; rep-- {
 			lens[i] = val
@@ -329,8 +691,11 @@ func (s *finderScratch) validDynamic(data []byte, p int64) bool {
 		}
 	}
 	if p > end || lens[256] == 0 {
-		return false
+		return -1
 	}
-	return buildTable(kindLens, lens[:nlen], s.lit[:], litRoot) == nil &&
-		buildTable(kindDists, lens[nlen:nlen+ndist], s.dist[:], distRoot) == nil
+	if buildTable(kindLens, lens[:nlen], s.lit[:], litRoot) != nil ||
+		buildTable(kindDists, lens[nlen:nlen+ndist], s.dist[:], distRoot) != nil {
+		return -1
+	}
+	return p
 }

@@ -62,11 +62,15 @@ func chunksAhead(comp []byte, size int) (func(int64) *Chunk, *int) {
 		from := int64(off) * 8
 		to := min(int64(off+size), int64(len(comp))) * 8
 		for from < to {
-			s := FindDynamicBlock(comp, from, to)
+			// As the parallel package does: a stored block's end first.
+			s := FindStoredEnd(comp, from, to)
+			if s < 0 {
+				s = FindDynamicBlock(comp, from, to)
+			}
 			if s < 0 {
 				break
 			}
-			c := DecodeChunk(comp, 0, s, ChunkLimits{Stop: to, MaxOut: 1 << 20, MaxBuf: 4 << 20}, nil, nil)
+			c := DecodeChunk(comp, 0, s, ChunkLimits{Stop: to, MaxOut: 1 << 20, MaxBuf: 4 << 20}, new(ChunkBuffers), nil)
 			if c != nil {
 				chunks[s] = c
 				break
@@ -155,5 +159,56 @@ func TestFindDynamicBlock(t *testing.T) {
 	}
 	if found != len(starts) || found < 3 {
 		t.Fatalf("finder accepted %d of %d real block starts", found, len(starts))
+	}
+}
+
+// storedRegions is gzip -6 of text interleaved with gzip files of text:
+// the deflator keeps those (incompressible) in stored blocks, and their own
+// deflate streams are what a dynamic block finder finds in them.
+func storedRegions(t *testing.T) []byte {
+	text := corpus()["text"]
+	var data []byte
+	for i := 0; i < 6; i++ {
+		data = append(data, text[i*20000:i*20000+30000]...)
+		data = append(data, compressors()[8].fn(t, text[i*50000:i*50000+150000])...) // go-6
+	}
+	return compressors()[8].fn(t, data)
+}
+
+// TestFindStoredEnd: in stored regions, the stored block finder returns
+// exact block starts, where the dynamic finder is fooled by the embedded
+// streams; and chunks starting there splice identically.
+func TestFindStoredEnd(t *testing.T) {
+	comp := storedRegions(t)
+	want := record(comp, nil)
+	real := map[int64]bool{}
+	for _, b := range want.bounds {
+		real[b.In*8-int64(b.Bits)] = true
+	}
+	found := 0
+	for off := int64(0); off < int64(len(comp)); off += 5000 {
+		s := FindStoredEnd(comp, off*8, int64(len(comp))*8)
+		if s < 0 {
+			continue
+		}
+		if !real[s] {
+			t.Fatalf("from byte %d: %d is not a block boundary", off, s)
+		}
+		found++
+	}
+	if found < 10 {
+		t.Fatalf("only %d stored block ends found", found)
+	}
+	total := 0
+	for _, size := range []int{3000, 20000, 70000} {
+		ahead, used := chunksAhead(comp, size)
+		got := record(comp, ahead)
+		if err := want.diff(got); err != nil {
+			t.Fatalf("chunk size %d (%d chunks used): %v", size, *used, err)
+		}
+		total += *used
+	}
+	if total < 8 {
+		t.Fatalf("only %d chunks used: the test does not exercise splicing", total)
 	}
 }

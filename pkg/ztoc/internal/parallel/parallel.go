@@ -65,7 +65,7 @@ type Stream struct {
 	// last is the chunk Ahead returned before: the decoder asks again only
 	// after copying all of it, so its buffer can be reused.
 	last *inflate.Chunk
-	free [][]byte
+	free []inflate.ChunkBuffers
 
 	// Statistics, for tests and the benchmark.
 	spliced, missed atomic.Int64
@@ -234,6 +234,11 @@ func (s *Stream) Ahead(bit int64) *inflate.Chunk {
 			return c
 		}
 		s.missed.Add(1)
+		if c != nil {
+			s.mu.Lock()
+			s.keep(c.Buffers())
+			s.mu.Unlock()
+		}
 	}
 }
 
@@ -242,21 +247,28 @@ func (s *Stream) Ahead(bit int64) *inflate.Chunk {
 func (s *Stream) recycle(c *inflate.Chunk) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.last != nil && len(s.free) < s.workers {
-		s.free = append(s.free, s.last.Buffer())
+	if s.last != nil {
+		s.keep(s.last.Buffers())
 	}
 	s.last = c
 }
 
-func (s *Stream) buffer(n int) []byte {
+// keep keeps buffers for a later job, unless enough are kept already.
+func (s *Stream) keep(b inflate.ChunkBuffers) {
+	if len(s.free) < s.workers {
+		s.free = append(s.free, b)
+	}
+}
+
+func (s *Stream) buffers() inflate.ChunkBuffers {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if k := len(s.free); k > 0 {
 		b := s.free[k-1]
 		s.free = s.free[:k-1]
-		return b[:0]
+		return b
 	}
-	return make([]byte, 0, n)
+	return inflate.ChunkBuffers{}
 }
 
 // work runs jobs in order: job k decodes from a block start near the
@@ -264,7 +276,7 @@ func (s *Stream) buffer(n int) []byte {
 func (s *Stream) work() {
 	defer s.wg.Done()
 	var data []byte
-	var scratch inflate.ChunkScratch
+	var scratch workerScratch
 	for {
 		s.mu.Lock()
 		k := s.taken
@@ -292,14 +304,24 @@ func (s *Stream) work() {
 		if ok {
 			// Chunk k plus enough of chunk k+1 to finish the block that
 			// crosses into it.
+			// The zero padding saves DecodeChunk a copy.
 			data = append(append(data[:0], own...), next[:min(len(next), len(own)/2+64<<10)]...)
+			n := len(data)
+			data = append(data, make([]byte, 16)...)[:n]
 			j.c = s.decode(k, data, len(own), &scratch)
 		}
 		close(j.done)
 	}
 }
 
-func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScratch) *inflate.Chunk {
+// workerScratch is a worker's reusable state: DecodeChunk's, and output
+// buffers not handed over with a chunk.
+type workerScratch struct {
+	inflate.ChunkScratch
+	bufs inflate.ChunkBuffers
+}
+
+func (s *Stream) decode(k int, data []byte, own int, scratch *workerScratch) *inflate.Chunk {
 	base := int64(k) * s.size * 8
 	lim := inflate.ChunkLimits{
 		Stop:   base + int64(own)*8,
@@ -315,21 +337,28 @@ func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScrat
 		},
 	}
 	from := base
-	buf := s.buffer(3 * own)
+	bufs := &scratch.bufs
+	if bufs.Out == nil {
+		*bufs = s.buffers()
+	}
 	// Blocks of a gzip -6 layer are tens of KiB: a chunk whose first
-	// quarter holds no usable block start is in stored data (often full of
-	// embedded deflate streams that only look right) and is cheaper to
-	// leave to the sequential decoder, for which stored blocks are copies.
+	// quarter holds no usable block start is left to the sequential
+	// decoder.
 	searchEnd := int64(min(own, max(own/4, 256<<10))) * 8
 	for try := 0; try < 8; try++ {
-		start := inflate.FindDynamicBlock(data, from-base, searchEnd)
+		// The end of a stored block first: it is an exact block start, and
+		// in stored data (incompressible files, often holding deflate
+		// streams of their own) the dynamic finder finds only those
+		// embedded streams. It costs at most 64 KiB of input left to the
+		// sequential decoder when a dynamic block comes earlier.
+		start := inflate.FindStoredEnd(data, from-base, searchEnd)
+		if start < 0 {
+			start = inflate.FindDynamicBlock(data, from-base, searchEnd)
+		}
 		if start < 0 {
 			return nil
 		}
-		c := inflate.DecodeChunk(data, base, base+start, lim, buf, scratch)
-		if c != nil {
-			buf = c.Buffer()[:0] // grown, if it had to
-		}
+		c := inflate.DecodeChunk(data, base, base+start, lim, bufs, &scratch.ChunkScratch)
 		if c == nil {
 			from = base + start + 1
 			continue
@@ -343,6 +372,7 @@ func (s *Stream) decode(k int, data []byte, own int, scratch *inflate.ChunkScrat
 		// runs on, except at the end of a member: that last chunk is left
 		// to the sequential decoder.
 		from = c.End() + 1
+		*bufs = c.Buffers() // not used
 		if from-base >= searchEnd {
 			return nil
 		}
