@@ -34,9 +34,6 @@ type Chunk struct {
 	// marks is the marker plane of out up to its last window copy.
 	marks []byte
 	bufs  ChunkBuffers
-	// minRef is the lowest window index the output depends on (WindowSize
-	// when none): the chunk needs WindowSize-minRef bytes of history.
-	minRef int
 }
 
 // ChunkBuffers are the output buffers of a chunk, reusable once the chunk
@@ -60,16 +57,34 @@ func (c *Chunk) Buffers() ChunkBuffers { return c.bufs }
 // Len is the number of output bytes of the chunk.
 func (c *Chunk) Len() int { return c.bounds[len(c.bounds)-1].out }
 
-// needs is the history the chunk's output refers back to, in bytes.
-func (c *Chunk) needs() int { return WindowSize - c.minRef }
+// fits reports whether the history the chunk's output refers back to is
+// within the member's output so far. Only a chunk in the first 32 KiB of a
+// member needs the (rarely paid) look at its markers.
+func (c *Chunk) fits(memberOut int64) bool {
+	if memberOut >= WindowSize {
+		return true
+	}
+	minRef := WindowSize
+	for i, h := range c.marks {
+		if h != 0 {
+			minRef = min(minRef, markerIndex(c.out[i], h))
+		}
+	}
+	return int64(WindowSize-minRef) <= memberOut
+}
 
 func markerIndex(lo, hi byte) int { return int(lo) | int(hi-1)<<8 }
 
 // resolve replaces every byte that copies the window by its true value.
 func (c *Chunk) resolve(window []byte) {
-	out := c.out[:len(c.marks)]
-	for i, h := range c.marks {
-		if h != 0 {
+	out, marks := c.out[:len(c.marks)], c.marks
+	for i := 0; i < len(marks); i++ {
+		// Runs of real bytes are skipped a word at a time.
+		if i+8 <= len(marks) && binary.LittleEndian.Uint64(marks[i:]) == 0 {
+			i += 7
+			continue
+		}
+		if h := marks[i]; h != 0 {
 			out[i] = window[markerIndex(out[i], h)]
 		}
 	}
@@ -200,10 +215,11 @@ func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, bufs *Chunk
 		lastMark: WindowSize - 1,
 		maxBuf:   lim.MaxBuf,
 	}
-	// Most chunks grow to the limit: allocate it at once. The marked part
-	// is usually much shorter.
+	// Room for twice the input (layers of real files compress less than
+	// that; buffers are reused, so growing is rare). The marked part is
+	// usually much shorter.
 	if cap(d.out) < WindowSize+chunkSlack {
-		d.out = make([]byte, WindowSize+lim.MaxBuf+chunkSlack)
+		d.out = make([]byte, WindowSize+min(lim.MaxBuf, 2*n)+chunkSlack)
 	}
 	if cap(d.marks) < WindowSize+chunkSlack {
 		d.marks = make([]byte, 2*WindowSize+1<<20)
@@ -213,7 +229,7 @@ func DecodeChunk(data []byte, dataBit, start int64, lim ChunkLimits, bufs *Chunk
 	for j := range WindowSize {
 		d.out[j], d.marks[j] = byte(j), byte(1+j>>8)
 	}
-	c := &Chunk{Start: start, minRef: WindowSize}
+	c := &Chunk{Start: start}
 	p := rel
 	fixed := fixedCode()
 blocks:
@@ -283,11 +299,6 @@ blocks:
 	c.out = d.out[WindowSize : WindowSize+size]
 	if m := min(d.lastMark+1-WindowSize, size); m > 0 {
 		c.marks = d.marks[WindowSize : WindowSize+m]
-		for i, h := range c.marks {
-			if h != 0 {
-				c.minRef = min(c.minRef, markerIndex(c.out[i], h))
-			}
-		}
 	}
 	c.bufs = ChunkBuffers{Out: d.out[:0], Marks: d.marks[:0]}
 	d.out, d.marks = nil, nil // the chunk owns them

@@ -212,3 +212,28 @@ func TestFindStoredEnd(t *testing.T) {
 		t.Fatalf("only %d chunks used: the test does not exercise splicing", total)
 	}
 }
+
+// TestChunkFits: a chunk is taken only when the member has the history its
+// markers refer to.
+func TestChunkFits(t *testing.T) {
+	j := WindowSize - 10 // the 10th byte before the chunk
+	c := &Chunk{out: []byte{'a', byte(j), 'b'}, marks: []byte{0, byte(1 + j>>8), 0}}
+	for _, tc := range []struct {
+		memberOut int64
+		want      bool
+	}{{0, false}, {9, false}, {10, true}, {WindowSize - 1, true}, {WindowSize, true}} {
+		if got := c.fits(tc.memberOut); got != tc.want {
+			t.Errorf("fits(%d) = %v, want %v", tc.memberOut, got, tc.want)
+		}
+	}
+	none := &Chunk{out: []byte("abc")}
+	if !none.fits(0) {
+		t.Error("a chunk without markers needs no history")
+	}
+	window := make([]byte, WindowSize)
+	window[j] = 'w'
+	c.resolve(window)
+	if string(c.out) != "awb" {
+		t.Errorf("resolved to %q", c.out)
+	}
+}

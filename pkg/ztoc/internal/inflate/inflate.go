@@ -1080,7 +1080,7 @@ func (d *Decoder) failAt(ip int, nb uint, op int, msg string) error {
 // its output reaches back before the start of the member.
 func (d *Decoder) splice(c *Chunk) bool {
 	d.updateCRC()
-	if int64(c.needs()) > d.memberOut {
+	if !c.fits(d.memberOut) {
 		return false
 	}
 	c.resolve(d.out[d.op-WindowSize : d.op])

@@ -66,6 +66,8 @@ type Stream struct {
 	// after copying all of it, so its buffer can be reused.
 	last *inflate.Chunk
 	free []inflate.ChunkBuffers
+	// inFree are input chunk buffers the consumer is done with.
+	inFree [][]byte
 
 	// Statistics, for tests and the benchmark.
 	spliced, missed atomic.Int64
@@ -140,7 +142,15 @@ func (s *Stream) readLoop() {
 		if closed {
 			return
 		}
-		buf := make([]byte, s.size)
+		s.mu.Lock()
+		var buf []byte
+		if k := len(s.inFree); k > 0 {
+			buf, s.inFree = s.inFree[k-1][:s.size], s.inFree[:k-1]
+		}
+		s.mu.Unlock()
+		if buf == nil {
+			buf = make([]byte, s.size)
+		}
 		n, err := io.ReadFull(s.src, buf)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.EOF
@@ -178,7 +188,10 @@ func (s *Stream) Read(p []byte) (int, error) {
 				// Workers copy what they need when they start a job, and
 				// jobs before the consumer are never started: the
 				// consumer is the last user of the chunk behind it.
-				delete(s.chunks, i-1)
+				if b, ok := s.chunks[i-1]; ok {
+					s.inFree = append(s.inFree, b[:cap(b)])
+					delete(s.chunks, i-1)
+				}
 				s.cond.Broadcast()
 			}
 			return n, nil
@@ -300,14 +313,17 @@ func (s *Stream) work() {
 		if k < s.next {
 			ok = false // the decoder is already past this chunk
 		}
-		s.mu.Unlock()
 		if ok {
 			// Chunk k plus enough of chunk k+1 to finish the block that
-			// crosses into it.
-			// The zero padding saves DecodeChunk a copy.
+			// crosses into it, copied under the lock: the reader reuses
+			// the buffers of chunks the consumer has passed. The zero
+			// padding saves DecodeChunk a copy.
 			data = append(append(data[:0], own...), next[:min(len(next), len(own)/2+64<<10)]...)
 			n := len(data)
 			data = append(data, make([]byte, 16)...)[:n]
+		}
+		s.mu.Unlock()
+		if ok {
 			j.c = s.decode(k, data, len(own), &scratch)
 		}
 		close(j.done)
