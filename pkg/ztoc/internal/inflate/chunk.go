@@ -353,47 +353,58 @@ func (d *chunkDec) huff8() int {
 	ip, op, b, nb := d.ip, d.op, d.b, d.nb
 	inLimit := d.inLimit
 	outLimit := d.outLimit()
+	const litMask = 1<<litRoot - 1
 	res := resData
 	for ip <= inLimit {
 		if op >= outLimit {
 			res = resRoom
 			break
 		}
-		b |= binary.LittleEndian.Uint64(in[ip:]) << nb
+		b |= binary.LittleEndian.Uint64(in[ip:]) << (nb & 63)
 		ip += int((63 - nb) >> 3)
 		nb |= 56
 
-		e := lit[b&(1<<litRoot-1)]
+		e := lit[b&litMask]
 		if e&fSub != 0 {
 			b >>= litRoot
 			nb -= litRoot
 			e = lit[e>>16+uint32(b&(1<<(e>>8&15)-1))]
 		}
-		b >>= e & 0xff
-		nb -= uint(e & 0xff)
 		if e&fLit != 0 {
+			b >>= e & 63
+			nb -= uint(e & 0xff)
 			out[op] = byte(e >> 16)
 			op++
-			e = lit[b&(1<<litRoot-1)]
-			if e&fLit != 0 && e&fSub == 0 {
-				b >>= e & 0xff
+			// Two more literals fit in the bits left (at least 41).
+			e = lit[b&litMask]
+			if e&(fLit|fSub) == fLit {
+				b >>= e & 63
 				nb -= uint(e & 0xff)
 				out[op] = byte(e >> 16)
 				op++
+				e = lit[b&litMask]
+				if e&(fLit|fSub) == fLit {
+					b >>= e & 63
+					nb -= uint(e & 0xff)
+					out[op] = byte(e >> 16)
+					op++
+				}
 			}
 			continue
 		}
 		if e&fLen == 0 {
+			b >>= e & 63
+			nb -= uint(e & 0xff)
 			res = resFail
 			if e&fEOB != 0 {
 				res = resEOB
 			}
 			break
 		}
-		x := e >> 8 & 15
-		length := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		saved := b
+		b >>= e & 63
+		nb -= uint(e & 0xff)
+		length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
 
 		e = dist[b&(1<<distRoot-1)]
 		if e&fSub != 0 {
@@ -405,12 +416,10 @@ func (d *chunkDec) huff8() int {
 			res = resFail
 			break
 		}
-		b >>= e & 0xff
+		saved = b
+		b >>= e & 63
 		nb -= uint(e & 0xff)
-		x = e >> 8 & 15
-		dst := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		dst := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
 		// The window's markers before the output make src >= 0.
 		src := op - dst
 		switch {
@@ -419,14 +428,15 @@ func (d *chunkDec) huff8() int {
 				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
 			}
 		case dst == 1:
-			c := out[src]
-			s := out[op : op+length]
-			for i := range s {
-				s[i] = c
+			v := uint64(out[src]) * 0x0101010101010101
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], v)
 			}
 		default:
-			for i := 0; i < length; i++ {
-				out[op+i] = out[src+i]
+			// Each word read starts dst bytes back, so its first dst
+			// bytes are final: step by dst.
+			for i := 0; i < length; i += dst {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
 			}
 		}
 		op += length
@@ -444,6 +454,7 @@ func (d *chunkDec) huffMarked() int {
 	last := d.lastMark
 	inLimit := d.inLimit
 	outLimit := d.outLimit()
+	const litMask = 1<<litRoot - 1
 	res := resData
 	for ip <= inLimit {
 		if op-last > WindowSize {
@@ -454,35 +465,37 @@ func (d *chunkDec) huffMarked() int {
 			res = resRoom
 			break
 		}
-		b |= binary.LittleEndian.Uint64(in[ip:]) << nb
+		b |= binary.LittleEndian.Uint64(in[ip:]) << (nb & 63)
 		ip += int((63 - nb) >> 3)
 		nb |= 56
 
-		e := lit[b&(1<<litRoot-1)]
+		e := lit[b&litMask]
 		if e&fSub != 0 {
 			b >>= litRoot
 			nb -= litRoot
 			e = lit[e>>16+uint32(b&(1<<(e>>8&15)-1))]
 		}
-		b >>= e & 0xff
-		nb -= uint(e & 0xff)
 		if e&fLit != 0 {
+			b >>= e & 63
+			nb -= uint(e & 0xff)
 			out[op] = byte(e >> 16)
 			mk[op] = 0
 			op++
 			continue
 		}
 		if e&fLen == 0 {
+			b >>= e & 63
+			nb -= uint(e & 0xff)
 			res = resFail
 			if e&fEOB != 0 {
 				res = resEOB
 			}
 			break
 		}
-		x := e >> 8 & 15
-		length := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		saved := b
+		b >>= e & 63
+		nb -= uint(e & 0xff)
+		length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
 
 		e = dist[b&(1<<distRoot-1)]
 		if e&fSub != 0 {
@@ -494,28 +507,18 @@ func (d *chunkDec) huffMarked() int {
 			res = resFail
 			break
 		}
-		b >>= e & 0xff
+		saved = b
+		b >>= e & 63
 		nb -= uint(e & 0xff)
-		x = e >> 8 & 15
-		dst := int(e>>16) + int(b&(1<<x-1))
-		b >>= x
-		nb -= uint(x)
+		dst := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
 		src := op - dst
 		var m uint64
-		if dst >= 8 {
-			for i := 0; i < length; i += 8 {
-				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
-				w := binary.LittleEndian.Uint64(mk[src+i:])
-				binary.LittleEndian.PutUint64(mk[op+i:], w)
-				m |= w
-			}
-		} else {
-			for i := 0; i < length; i++ {
-				out[op+i] = out[src+i]
-				h := mk[src+i]
-				mk[op+i] = h
-				m |= uint64(h)
-			}
+		step := min(dst, 8)
+		for i := 0; i < length; i += step {
+			binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
+			w := binary.LittleEndian.Uint64(mk[src+i:])
+			binary.LittleEndian.PutUint64(mk[op+i:], w)
+			m |= w
 		}
 		if m != 0 {
 			// Words may have carried marks past the match; look inside it.
