@@ -201,6 +201,10 @@ func FuzzParallelBuild(f *testing.F) {
 		fuzzGzip(f, tarball, gzip.HuffmanOnly, ""),
 		gzipFlushing(f, tarball, 6, 1500),
 		append(fuzzGzip(f, tarball[:2048], 1, ""), fuzzGzip(f, tarball[2048:], 9, "")...),
+		// Stored blocks: a whole stored stream, and random file contents
+		// (stored blocks between dynamic ones, where chunks may start).
+		fuzzGzip(f, tarball, gzip.NoCompression, ""),
+		fuzzGzip(f, parallelTar(f, 12000, 3), 6, ""),
 	} {
 		f.Add(v, uint16(512), uint16(100))
 		f.Add(v[:len(v)*2/3], uint16(1000), uint16(64))
