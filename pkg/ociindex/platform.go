@@ -95,28 +95,48 @@ func validComponent(s string) bool {
 	return true
 }
 
-// ParsePlatform parses "os/arch[/variant]", with an optional OS version in
-// parentheses ("windows(10.0.20348.2113)/amd64"), the way containerd's
-// platforms.Parse does, so the result equals what soci writes for the same
-// --platform value: "linux/arm64/v8" keeps variant v8, "linux/arm" drops the
-// implied v7, "linux/x86_64" becomes linux/amd64. Unlike containerd, a lone
-// OS or architecture is refused, because completing it from the host would
-// make the output depend on the machine.
+// ParsePlatform parses "os/arch[/variant]" with an optional OS version, written
+// either as go-containerregistry writes it ("windows/amd64:10.0.20348", the form
+// FormatPlatform and every report use) or in parentheses as containerd does
+// ("windows(10.0.20348)/amd64"). It applies containerd's platforms.Parse rules, so
+// the result equals what soci writes for the same --platform value:
+// "linux/arm64/v8" keeps variant v8, "linux/arm" drops the implied v7,
+// "linux/x86_64" becomes linux/amd64. Unlike containerd, a lone OS or architecture
+// is refused, because completing it from the host would make the output depend on
+// the machine.
 func ParsePlatform(s string) (v1.Platform, error) {
-	var p v1.Platform
 	if strings.Contains(s, "*") {
-		return p, fmt.Errorf("platform %q: wildcards are not supported", s)
+		return v1.Platform{}, fmt.Errorf("platform %q: wildcards are not supported", s)
 	}
-	spec := s
+	spec, osVersion := s, ""
 	if i := strings.Index(spec, "("); i >= 0 {
 		j := strings.Index(spec, ")")
 		if j < i || (j+1 < len(spec) && spec[j+1] != '/') {
-			return p, fmt.Errorf("platform %q: malformed OS version", s)
+			return v1.Platform{}, fmt.Errorf("platform %q: malformed OS version", s)
 		}
-		p.OSVersion = spec[i+1 : j]
-		spec = spec[:i] + spec[j+1:]
+		osVersion, spec = spec[i+1:j], spec[:i]+spec[j+1:]
+	} else if i := strings.LastIndex(spec, ":"); i >= 0 {
+		osVersion, spec = spec[i+1:], spec[:i]
+		if osVersion == "" {
+			return v1.Platform{}, fmt.Errorf("platform %q: malformed OS version", s)
+		}
 	}
-	parts := strings.Split(spec, "/")
+	return checkParts(s, strings.Split(spec, "/"), osVersion)
+}
+
+// CheckPlatform applies ParsePlatform's rules to a platform that is already a
+// struct (read from an image config, say): the same validation, the same
+// normalization.
+func CheckPlatform(p v1.Platform) (v1.Platform, error) {
+	parts := []string{p.OS, p.Architecture}
+	if p.Variant != "" {
+		parts = append(parts, p.Variant)
+	}
+	return checkParts(FormatPlatform(OCIPlatform(p)), parts, p.OSVersion)
+}
+
+func checkParts(s string, parts []string, osVersion string) (v1.Platform, error) {
+	p := v1.Platform{OSVersion: osVersion}
 	for _, part := range parts {
 		if !validComponent(part) {
 			return v1.Platform{}, fmt.Errorf("platform %q: %q is not a valid component (letters, digits, _ . - only)", s, part)
@@ -154,15 +174,16 @@ func ParsePlatforms(specs []string) ([]v1.Platform, error) {
 	return ps, nil
 }
 
-// FormatPlatform writes os[(version)]/arch[/variant].
+// FormatPlatform writes os/arch[/variant][:osversion], as go-containerregistry's
+// v1.Platform.String does, so that every message and report writes a platform the
+// same way and ParsePlatform reads it back.
 func FormatPlatform(p ocispec.Platform) string {
-	s := p.OS
-	if p.OSVersion != "" {
-		s += "(" + p.OSVersion + ")"
-	}
-	s += "/" + p.Architecture
+	s := p.OS + "/" + p.Architecture
 	if p.Variant != "" {
 		s += "/" + p.Variant
+	}
+	if p.OSVersion != "" {
+		s += ":" + p.OSVersion
 	}
 	return s
 }
@@ -184,8 +205,15 @@ func V1Platform(p ocispec.Platform) v1.Platform {
 // ReportDescriptor is d the way socify's reports (convert's, verify's and pkg/socify's) carry
 // descriptors: go-containerregistry's v1.Descriptor, their one descriptor type, with the media
 // type, digest and size only.
+//
+// A digest v1.NewHash refuses (bad hex, another algorithm: what verify exists to report) is
+// kept as written, split at its colon, rather than lost as the zero Hash (":").
 func ReportDescriptor(d ocispec.Descriptor) v1.Descriptor {
-	h, _ := v1.NewHash(d.Digest.String())
+	h, err := v1.NewHash(d.Digest.String())
+	if err != nil {
+		alg, hex, _ := strings.Cut(d.Digest.String(), ":")
+		h = v1.Hash{Algorithm: alg, Hex: hex}
+	}
 	return v1.Descriptor{MediaType: types.MediaType(d.MediaType), Digest: h, Size: d.Size}
 }
 

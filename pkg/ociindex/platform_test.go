@@ -1,6 +1,7 @@
 package ociindex
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,6 +28,8 @@ func TestParsePlatform(t *testing.T) {
 		{in: "linux/amd64/v1", want: v1.Platform{OS: "linux", Architecture: "amd64"}},
 		{in: "linux/amd64/v3", want: v1.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}},
 		{in: "windows(10.0.20348)/amd64", want: v1.Platform{OS: "windows", OSVersion: "10.0.20348", Architecture: "amd64"}},
+		{in: "windows/amd64:10.0.20348", want: v1.Platform{OS: "windows", OSVersion: "10.0.20348", Architecture: "amd64"}},
+		{in: "windows/arm64/v8:10.0.1", want: v1.Platform{OS: "windows", OSVersion: "10.0.1", Architecture: "arm64", Variant: "v8"}},
 		{in: "macos/arm64", want: v1.Platform{OS: "darwin", Architecture: "arm64"}},
 		{in: "linux", wantErr: true},
 		{in: "amd64", wantErr: true},
@@ -35,6 +38,7 @@ func TestParsePlatform(t *testing.T) {
 		{in: "linux/amd64/v1/x", wantErr: true},
 		{in: "linux/am d64", wantErr: true},
 		{in: "windows(10/amd64", wantErr: true},
+		{in: "windows/amd64:", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -91,7 +95,7 @@ func TestFormatPlatform(t *testing.T) {
 	}{
 		{ocispec.Platform{OS: "linux", Architecture: "amd64"}, "linux/amd64"},
 		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, "linux/arm/v7"},
-		{ocispec.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.1"}, "windows(10.0.1)/amd64"},
+		{ocispec.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.1"}, "windows/amd64:10.0.1"},
 	} {
 		if got := FormatPlatform(tc.p); got != tc.want {
 			t.Errorf("FormatPlatform(%+v) = %q, want %q", tc.p, got, tc.want)
@@ -139,5 +143,46 @@ func TestReportDescriptor(t *testing.T) {
 	r := ReportDescriptor(d)
 	if string(r.MediaType) != d.MediaType || r.Digest.String() != d.Digest.String() || r.Size != 3 || r.Annotations != nil || r.Platform != nil {
 		t.Errorf("%+v", r)
+	}
+	// A digest go-containerregistry refuses keeps its text in the report.
+	for _, bad := range []string{"sha256:xyz", "blake3:" + strings.Repeat("a", 64)} {
+		r := ReportDescriptor(ocispec.Descriptor{Digest: digest.Digest(bad)})
+		b, err := json.Marshal(r)
+		if err != nil || r.Digest.String() != bad || !strings.Contains(string(b), `"digest":"`+bad+`"`) {
+			t.Errorf("%s reported as %s (%v)", bad, b, err)
+		}
+	}
+}
+
+// A platform copied from any report (v1.Platform.String, which every report and
+// message writes) is accepted back by --platform, and CheckPlatform gives a struct
+// the parser's verdict.
+func TestPlatformTextRoundTrips(t *testing.T) {
+	for _, p := range []v1.Platform{
+		{OS: "linux", Architecture: "amd64"},
+		{OS: "linux", Architecture: "arm64", Variant: "v8"},
+		{OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348.2113"},
+	} {
+		back, err := ParsePlatform(p.String())
+		if err != nil || back.String() != p.String() || FormatPlatform(OCIPlatform(p)) != p.String() {
+			t.Errorf("%s: parsed back %+v, %v; FormatPlatform %q", p.String(), back, err, FormatPlatform(OCIPlatform(p)))
+		}
+		if c, err := CheckPlatform(p); err != nil || c.String() != p.String() {
+			t.Errorf("CheckPlatform(%s) = %+v, %v", p.String(), c, err)
+		}
+	}
+	for _, tc := range []struct {
+		p    v1.Platform
+		want string // "" = error
+	}{
+		{v1.Platform{OS: "Linux", Architecture: "x86_64"}, "linux/amd64"},
+		{v1.Platform{OS: "linux", Architecture: "arm64"}, "linux/arm64"},
+		{v1.Platform{OS: "", Architecture: "amd64"}, ""},
+		{v1.Platform{OS: "linux", Architecture: "amd 64"}, ""},
+	} {
+		got, err := CheckPlatform(tc.p)
+		if (tc.want == "") != (err != nil) || (err == nil && got.String() != tc.want) {
+			t.Errorf("CheckPlatform(%+v) = %q, %v; want %q", tc.p, got.String(), err, tc.want)
+		}
 	}
 }

@@ -248,7 +248,7 @@ func tagChildren(ctx context.Context, a *access, dst location.Reference, idx v1.
 		// names no os/arch has no platform to put in a tag; the index is
 		// pushed already, so that manifest goes untagged with a warning
 		// rather than failing a conversion that has succeeded.
-		pl, err := ociindex.ParsePlatform(ociindex.FormatPlatform(ociindex.OCIPlatform(p.Platform)))
+		pl, err := ociindex.CheckPlatform(p.Platform)
 		if err != nil {
 			a.o.log.Warn("manifest not tagged: its platform cannot form a tag", "manifest", p.Manifest.String(), "platform", p.Platform.String(), "err", err)
 			continue

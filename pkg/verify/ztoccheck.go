@@ -8,7 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	godigest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/socify/socify/pkg/ociindex"
 	"github.com/socify/socify/pkg/ztoc"
 )
@@ -95,8 +96,7 @@ func (s *ztocState) add(f finding) {
 // ztoc.Unmarshal and span manager, and checks what it can without the layer.
 func analyzeZtoc(digest string, raw []byte) *ztocState {
 	s := &ztocState{digest: digest, size: int64(len(raw))}
-	h, _ := v1.NewHash(digest)
-	s.info = ZtocInfo{Descriptor: v1.Descriptor{MediaType: ociindex.MediaTypeZtoc, Digest: h, Size: int64(len(raw))}}
+	s.info = ZtocInfo{Descriptor: ociindex.ReportDescriptor(ocispec.Descriptor{MediaType: ociindex.MediaTypeZtoc, Digest: godigest.Digest(digest), Size: int64(len(raw))})}
 	z, err := ztoc.Unmarshal(raw)
 	if err != nil {
 		if errors.Is(err, ztoc.ErrInvalidTOCEntry) {
