@@ -204,6 +204,16 @@ func TestUnmarshalTOCOrderAndOverlap(t *testing.T) {
 	if !errors.Is(err, ztoc.ErrInvalidTOCEntry) || !strings.Contains(err.Error(), `"second"`) || !strings.Contains(err.Error(), `previous entry "first"`) || strings.Contains(err.Error(), "sparse") {
 		t.Errorf("overlapping entries: err = %v, want ErrInvalidTOCEntry naming both entries", err)
 	}
+
+	// A negative offset sorts first and overlaps the start, as soci's reader sees it.
+	z.TOC[1].UncompressedSize = 700
+	z.TOC[0].UncompressedOffset = -512
+	if b, err = ztoc.Marshal(z); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ztoc.Unmarshal(b); !errors.Is(err, ztoc.ErrInvalidTOCEntry) || !strings.Contains(err.Error(), "negative offset -512") {
+		t.Errorf("negative offset: err = %v, want ErrInvalidTOCEntry", err)
+	}
 }
 
 // unmarshalNoPanic calls Unmarshal and turns a panic into a test failure

@@ -339,6 +339,10 @@ func sortTOC(toc []FileMetadata) error {
 	for i := range toc {
 		e := &toc[i]
 		if next > e.UncompressedOffset {
+			if i == 0 {
+				// soci's reader starts at 0 too: a negative first offset is an overlap.
+				return fmt.Errorf("%w: entry %q at negative offset %d", ErrInvalidTOCEntry, e.Name, e.UncompressedOffset)
+			}
 			prev := &toc[i-1]
 			why := ""
 			if prev.Sparse() {
