@@ -120,7 +120,7 @@ func (f *function) awaitLog() {
 	f.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		n := len(f.lines("invocation")) + len(f.lines("invocation rejected"))
+		n := len(f.lines("invocation"))
 		if n >= f.invocations {
 			return
 		}

@@ -354,10 +354,11 @@ func TestInvokeEndsWithInvocationLine(t *testing.T) {
 	}{
 		{"sqs", sqs, "sqs", 2, 3},
 		{"direct", direct, "event", 1, 2},
+		{"rejected", []byte(`{"neither":"sqs nor an event"}`), "rejected", 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out.Reset()
-			if _, err := f.Invoke(context.Background(), tc.payload); err != nil {
+			if _, err := f.Invoke(context.Background(), tc.payload); (err != nil) != (tc.kind == "rejected") {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")

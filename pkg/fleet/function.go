@@ -133,6 +133,8 @@ type Response struct {
 // it should be retried.
 func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
 	start := time.Now()
+	kind, messages, retried := "rejected", 0, 0
+	defer func() { f.logInvocation(kind, messages, retried, time.Since(start)) }()
 	inv, err := parseInvocation(payload)
 	if err != nil {
 		f.log.Error("invocation rejected", "error", err.Error())
@@ -141,22 +143,18 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 	ctx, cancel := f.workContext(ctx)
 	defer cancel()
 	if inv.sqs != nil {
+		kind, messages = "sqs", len(inv.sqs.Records)
 		resp := f.HandleSQS(ctx, inv.sqs)
-		f.logInvocation("sqs", len(inv.sqs.Records), len(resp.BatchItemFailures), time.Since(start))
+		retried = len(resp.BatchItemFailures)
 		return resp, nil
 	}
+	kind, messages = "event", 1
 	ev, err := ParseEvent(inv.direct)
 	if err != nil {
 		f.logDecision(ImageEvent{}, skip(CodeNotAnImageAction, "%v", err))
-		f.logInvocation("event", 1, 0, time.Since(start))
 		return Response{Decision: CodeNotAnImageAction, Reason: err.Error()}, nil
 	}
 	o := f.Process(ctx, ev)
-	retry := 0
-	if o.Err != nil && o.retry(&f.cfg) {
-		retry = 1
-	}
-	f.logInvocation("event", 1, retry, time.Since(start))
 	resp := Response{Decision: o.Decision.Code, Reason: o.Decision.Reason, Target: o.Target}
 	if o.Result != nil {
 		resp.Digest = o.Result.Digest
@@ -164,6 +162,7 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 	if o.Err != nil {
 		resp.Error, resp.Retry = o.Err.Error(), o.retry(&f.cfg)
 		if resp.Retry {
+			retried = 1
 			// An asynchronous invocation (EventBridge target) is retried by Lambda only when
 			// the handler fails.
 			return nil, o.Err

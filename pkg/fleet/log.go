@@ -42,9 +42,10 @@ func (f *Function) logDecision(ev ImageEvent, d Decision) {
 	f.log.Log(context.Background(), lvl, "decision", args...)
 }
 
-// logInvocation ends every invocation with one line: how many messages it took and how many
-// go back to be retried. It is written last, so a reader of the log that has seen it has seen
-// every decision and conversion of that invocation.
+// logInvocation ends every invocation with one line: its kind (sqs, event, or rejected for a
+// payload that is neither), how many messages it took and how many go back to be retried. It
+// is written last, so a reader of the log that has seen it has seen every decision and
+// conversion of that invocation.
 func (f *Function) logInvocation(kind string, messages, retried int, d time.Duration) {
 	lvl := slog.LevelInfo
 	if retried > 0 {
