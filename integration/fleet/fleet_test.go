@@ -121,11 +121,12 @@ func TestBadConfigurationFailsInit(t *testing.T) {
 	w := newWorld(t, map[string]string{"SOCIFY_CONCURRENCY": "0", "SOCIFY_TAG_TEMPLATE": "{nope}"})
 	fn := w.start(t)
 	status, body := fn.invoke(sqsBatch(t, pushEvent(t, "app", "1.0", "sha256:"+strings.Repeat("a", 64))))
-	out := fn.output()
 	if status == http.StatusOK && !strings.Contains(string(body), "error") {
 		t.Errorf("invoke answered %d %s", status, body)
 	}
-	for _, want := range []string{"bad configuration", "SOCIFY_CONCURRENCY", "SOCIFY_TAG_TEMPLATE"} {
+	wants := []string{"bad configuration", "SOCIFY_CONCURRENCY", "SOCIFY_TAG_TEMPLATE"}
+	out := fn.awaitOutput(wants...)
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("init output lacks %q:\n%s", want, out)
 		}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +122,8 @@ func (f *function) awaitLog() {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n := len(f.lines("invocation"))
-		if n >= f.invocations {
+		if n >= f.invocations || strings.Contains(f.output(), "Runtime exited with error") {
+			// A function that died writes no line: the test reads whatever it wrote.
 			return
 		}
 		if time.Now().After(deadline) {
@@ -173,4 +175,19 @@ func (f *function) lines(msg string) []logLine {
 		out = append(out, l)
 	}
 	return out
+}
+
+// awaitOutput waits until the emulator's output holds every one of want (the function's output
+// crosses the emulator's own pipe, so it can arrive after the answer), and returns it.
+func (f *function) awaitOutput(want ...string) string {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := f.output()
+		missing := slices.IndexFunc(want, func(w string) bool { return !strings.Contains(out, w) })
+		if missing < 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
