@@ -481,6 +481,15 @@ func (d *chunkDec) huffMarked() int {
 			out[op] = byte(e >> 16)
 			mk[op] = 0
 			op++
+			// A second literal fits in the bits left (at least 41).
+			e = lit[b&litMask]
+			if e&(fLit|fSub) == fLit {
+				b >>= e & 63
+				nb -= uint(e & 0xff)
+				out[op] = byte(e >> 16)
+				mk[op] = 0
+				op++
+			}
 			continue
 		}
 		if e&fLen == 0 {
