@@ -154,11 +154,19 @@ func New(tb testing.TB, opts ...Option) *Registry {
 
 	tb.Cleanup(func() {
 		r.Proxy.close()
-		_ = srv.Close()
-		// Close does not wait for running handlers: one still writing a cancelled upload's files
-		// (its client hung up) would race the removal of the test's storage directory.
-		for deadline := time.Now().Add(5 * time.Second); running.Load() > 0 && time.Now().Before(deadline); {
+		// Shutdown waits for the handlers of every accepted connection (Close does not): one
+		// still writing a cancelled upload's files (its client hung up) would race the removal
+		// of the test's storage directory. A loaded CI machine gets a generous deadline.
+		ctx, stop := context.WithTimeout(context.Background(), 60*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		for running.Load() > 0 && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
+		}
+		stop()
+		if n := running.Load(); n > 0 {
+			tb.Logf("registrytest: %d registry handlers still running after 60 s; the storage directory may not be removable", n)
 		}
 		_ = app.Shutdown()
 		cancel()

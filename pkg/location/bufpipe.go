@@ -31,6 +31,11 @@ type bufPipe struct {
 // pipeRingSize bounds the bytes an in-pass upload may lag behind the indexer.
 const pipeRingSize = 1 << 20
 
+// ringFor sizes the ring of a layer's upload: small layers (many of them with
+// --min-layer-size 0) need no more than their own size. Never 0: a ring of no
+// bytes is always full, and its writer would wait forever.
+func ringFor(size int64) int { return int(max(1, min(size, pipeRingSize))) }
+
 func newBufPipe(size int) (*pipeReader, *pipeWriter) {
 	p := &bufPipe{buf: make([]byte, size)}
 	p.cond.L = &p.mu

@@ -149,3 +149,22 @@ func TestBufPipeClose(t *testing.T) {
 		}
 	})
 }
+
+// A layer's ring is its own size when it is small, pipeRingSize at most, and never empty (an
+// empty ring would block its writer for good).
+func TestRingFor(t *testing.T) {
+	for _, tc := range []struct {
+		size int64
+		want int
+	}{{0, 1}, {-1, 1}, {1, 1}, {4096, 4096}, {pipeRingSize, pipeRingSize}, {1 << 40, pipeRingSize}} {
+		if got := ringFor(tc.size); got != tc.want {
+			t.Errorf("ringFor(%d) = %d, want %d", tc.size, got, tc.want)
+		}
+	}
+	// A one-byte ring still streams a layer through.
+	pr, pw := newBufPipe(ringFor(0))
+	go func() { _, _ = pw.Write([]byte("abc")); pw.Close() }()
+	if b, err := io.ReadAll(pr); err != nil || string(b) != "abc" {
+		t.Fatalf("%q, %v", b, err)
+	}
+}

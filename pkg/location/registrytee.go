@@ -99,7 +99,7 @@ func (s *registrySink) TeeLayer(ctx context.Context, desc v1.Descriptor) (LayerW
 	if !s.rt.tee.claim(desc.Digest) {
 		return nil, nil
 	}
-	pr, pw := newBufPipe(pipeRingSize)
+	pr, pw := newBufPipe(ringFor(desc.Size))
 	l := &pipeLayer{desc: desc, r: pr}
 	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{})}
 	go func() {
@@ -191,7 +191,7 @@ func (s *registrySink) teeUpload(ctx context.Context, desc v1.Descriptor, u Uplo
 			return readCloser{ctxReader{ctx, rc}, rc}, nil
 		}
 	}
-	pr, pw := newBufPipe(pipeRingSize)
+	pr, pw := newBufPipe(ringFor(desc.Size))
 	w := &uploadWriter{boundedWriter: boundedWriter{w: pw, left: desc.Size}, pw: pw, s: s, h: desc.Digest, done: make(chan struct{}), resumable: reopen != nil}
 	go func() {
 		// After a registry failure Upload closes pr and reads the rest
