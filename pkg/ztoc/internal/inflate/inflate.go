@@ -883,18 +883,24 @@ func (d *Decoder) huffSlow() error {
 	}
 	d.pullMax()
 	e := d.lit[d.b&(1<<litRoot-1)]
+	cw := uint(0)
 	if e&fSub != 0 {
-		if litRoot > d.nb {
-			return io.ErrUnexpectedEOF
-		}
-		d.drop(litRoot)
-		e = d.lit[e>>16+uint32(d.b&(1<<(e>>8&15)-1))]
+		e = d.lit[e>>16+uint32(d.b>>litRoot&(1<<(e>>8&15)-1))]
+		cw = litRoot
 	}
+	// (Only an incomplete code has invalid entries, and it has no
+	// subtable: cw is 0 here.)
 	if e&(fLit|fLen|fEOB) == 0 {
+		d.drop(cw)
 		return d.fail("invalid literal/length code")
 	}
-	cw := uint(e >> 8 & 15)
+	cw += uint(e >> 8 & 15)
 	if cw > d.nb {
+		// A truncated codeword stops where it did when the root table had
+		// 10 bits: a longer code consumed those 10 bits first.
+		if cw > oldLitRoot && d.nb >= oldLitRoot {
+			d.drop(oldLitRoot)
+		}
 		return io.ErrUnexpectedEOF
 	}
 	d.drop(cw)
@@ -906,7 +912,7 @@ func (d *Decoder) huffSlow() error {
 	if e&fEOB != 0 {
 		return d.endBlock()
 	}
-	x := uint(e&0xff) - cw
+	x := uint(e&0xff) - uint(e>>8&15)
 	if x > d.nb {
 		return io.ErrUnexpectedEOF
 	}
