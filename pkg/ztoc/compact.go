@@ -326,8 +326,9 @@ func (e *tocEntry) typeName() string {
 
 func (e *tocEntry) modTime() time.Time { return time.Unix(e.sec, e.nsec) }
 
-// fileMetadata materializes e as the public type.
-func (e *tocEntry) fileMetadata(tarHeaderOffset int64) FileMetadata {
+// fileMetadata materializes e as the public type; prev (or nil) is the
+// entry before, whose user and group name strings are reused when equal.
+func (e *tocEntry) fileMetadata(tarHeaderOffset int64, prev *FileMetadata) FileMetadata {
 	m := FileMetadata{
 		Name:               string(e.name),
 		Type:               e.typeName(),
@@ -338,11 +339,20 @@ func (e *tocEntry) fileMetadata(tarHeaderOffset int64) FileMetadata {
 		Mode:               e.mode,
 		UID:                e.uid,
 		GID:                e.gid,
-		Uname:              string(e.uname),
-		Gname:              string(e.gname),
+
 		ModTime:            e.modTime(),
 		Devmajor:           e.devmajor,
 		Devminor:           e.devminor,
+	}
+	if prev != nil && prev.Uname == string(e.uname) {
+		m.Uname = prev.Uname
+	} else {
+		m.Uname = string(e.uname)
+	}
+	if prev != nil && prev.Gname == string(e.gname) {
+		m.Gname = prev.Gname
+	} else {
+		m.Gname = string(e.gname)
 	}
 	if e.npax > 0 {
 		m.PAXHeaders = make(map[string]string, e.npax)
@@ -351,16 +361,21 @@ func (e *tocEntry) fileMetadata(tarHeaderOffset int64) FileMetadata {
 	return m
 }
 
-// fileMetadata materializes the whole TOC as the public type.
+// fileMetadata materializes the whole TOC as the public type. Entries share
+// the previous entry's user and group name strings when they are equal (as
+// they mostly are), so a layer of many files costs one string per entry
+// (its name), not three.
 func (t *compactTOC) fileMetadata() []FileMetadata {
 	out := make([]FileMetadata, 0, t.n)
 	t.each(func(e *tocEntry) {
 		var tho int64
+		var p *FileMetadata
 		if n := len(out); n > 0 {
-			p := &out[n-1]
+			p = &out[n-1]
 			tho = alignToTarBlock(p.UncompressedOffset + p.UncompressedSize)
 		}
-		out = append(out, e.fileMetadata(tho))
+		m := e.fileMetadata(tho, p)
+		out = append(out, m)
 	})
 	return out
 }
