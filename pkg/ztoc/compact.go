@@ -339,7 +339,6 @@ func (e *tocEntry) fileMetadata(tarHeaderOffset int64, prev *FileMetadata) FileM
 		Mode:               e.mode,
 		UID:                e.uid,
 		GID:                e.gid,
-
 		ModTime:            e.modTime(),
 		Devmajor:           e.devmajor,
 		Devminor:           e.devminor,
