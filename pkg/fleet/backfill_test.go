@@ -142,6 +142,15 @@ func TestFromFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `--repositories="team/[ab]"`) || !strings.Contains(err.Error(), "--tag-template") || strings.Contains(err.Error(), "SOCIFY_") {
 		t.Errorf("err %v", err)
 	}
+	// A value is echoed as given, even when it looks like a variable name.
+	flags = map[string]string{"log-level": "SOCIFY_TAGS"}
+	if _, err = FromFlags(func(f string) string { return flags[f] }); err == nil || !strings.Contains(err.Error(), `--log-level="SOCIFY_TAGS"`) {
+		t.Errorf("err %v", err)
+	}
+	// The function's own parser still names variables.
+	if _, err = FromEnv(func(k string) string { return map[string]string{EnvSpanSize: "2000000000"}[k] }); err == nil || !strings.Contains(err.Error(), EnvSpanSize+": must be at most 1 GiB") {
+		t.Errorf("err %v", err)
+	}
 }
 
 // TestBackfillReportText: one line per image, failures first-class, the skips summed.

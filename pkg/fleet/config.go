@@ -94,7 +94,7 @@ func FromFlags(get func(flag string) string) (Config, error) {
 	flag := func(key string) string {
 		return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, "SOCIFY_")), "_", "-")
 	}
-	c, err := FromEnv(func(key string) string {
+	return parse(func(key string) string {
 		v := get(flag(key))
 		switch {
 		case key == EnvDeadlineMargin && v == "":
@@ -105,18 +105,21 @@ func FromFlags(get func(flag string) string) (Config, error) {
 			}
 		}
 		return v
-	})
-	if err != nil {
-		return c, errors.New(envKey.ReplaceAllStringFunc(err.Error(), func(k string) string { return "--" + flag(k) }))
-	}
-	return c, nil
+	}, func(key string) string { return "--" + flag(key) })
 }
-
-var envKey = regexp.MustCompile(`SOCIFY_[A-Z_]+`)
 
 // FromEnv reads the configuration with getenv (os.Getenv in the function). All problems are
 // reported at once, each naming its variable.
 func FromEnv(getenv func(string) string) (Config, error) {
+	return parse(getenv, envName)
+}
+
+// envName names a setting by its variable.
+func envName(key string) string { return key }
+
+// parse reads the settings with getenv; name says how messages call a setting (its variable,
+// or the CLI flag that sets it).
+func parse(getenv func(key string) string, name func(key string) string) (Config, error) {
 	c := Config{
 		TagTemplate:      registry.DefaultTagTemplate,
 		UntaggedTemplate: DefaultUntaggedTemplate,
@@ -127,7 +130,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MetricsNamespace: DefaultMetricsNamespace,
 	}
 	var errs []error
-	bad := func(key string, err error) { errs = append(errs, fmt.Errorf("%s=%q: %w", key, getenv(key), err)) }
+	bad := func(key string, err error) { errs = append(errs, fmt.Errorf("%s=%q: %w", name(key), getenv(key), err)) }
 	pat := func(key string, def string) Patterns {
 		v := getenv(key)
 		if v == "" {
@@ -216,28 +219,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		bad(EnvLogLevel, errors.New("want info or debug"))
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(name); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }
 
 // Validate checks what FromEnv cannot check one variable at a time.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(envName) }
+
+func (c *Config) validate(name func(key string) string) error {
 	var errs []error
 	stub := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
 	if _, err := registry.ExpandTag(c.TagTemplate, registry.TagVars{Tag: "t", Digest: stub}); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", EnvTagTemplate, err))
+		errs = append(errs, fmt.Errorf("%s: %w", name(EnvTagTemplate), err))
 	}
 	if c.ConvertUntagged {
 		if strings.Contains(c.UntaggedTemplate, "{tag}") {
-			errs = append(errs, fmt.Errorf("%s=%q: an untagged push has no {tag}; use {digest}", EnvUntaggedTemplate, c.UntaggedTemplate))
+			errs = append(errs, fmt.Errorf("%s=%q: an untagged push has no {tag}; use {digest}", name(EnvUntaggedTemplate), c.UntaggedTemplate))
 		} else if _, err := registry.ExpandTag(c.UntaggedTemplate, registry.TagVars{Digest: stub}); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvUntaggedTemplate, err))
+			errs = append(errs, fmt.Errorf("%s: %w", name(EnvUntaggedTemplate), err))
 		}
 	}
 	if c.SpanSize < 0 || c.SpanSize > 1<<30 {
-		errs = append(errs, fmt.Errorf("%s: must be at most 1 GiB", EnvSpanSize))
+		errs = append(errs, fmt.Errorf("%s: must be at most 1 GiB", name(EnvSpanSize)))
 	}
 	return errors.Join(errs...)
 }
