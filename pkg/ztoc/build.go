@@ -151,23 +151,15 @@ func digestOf(h hash.Hash) string {
 
 type gzipBuilder struct {
 	span     int64
-	blob     hash.Hash
-	spanHash hash.Hash
-	open     bool
+	hashes   *spanHasher
 	last     int64
 	ckpts    checkpointStore
 	offsets  [][2]int64 // (in, out) of each checkpoint, to locate tar errors
 	count    int
-	digests  []string
 	warnings []Warning
 }
 
-func (g *gzipBuilder) onInput(p []byte) {
-	g.blob.Write(p)
-	if g.open {
-		g.spanHash.Write(p)
-	}
-}
+func (g *gzipBuilder) onInput(p []byte) { g.hashes.write(p) }
 
 // onBoundary applies zran's rule: a checkpoint at the end of the gzip header
 // (out == 0) and at the first block boundary after more than span bytes.
@@ -175,15 +167,8 @@ func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
 	if !(b.Out == 0 || b.Out-g.last > g.span) {
 		return nil
 	}
-	if g.open {
-		g.digests = append(g.digests, digestOf(g.spanHash))
-		g.spanHash.Reset()
-	}
-	g.open = true
-	if b.Bits != 0 {
-		// The span starts with the partly used byte, as soci's span ranges do.
-		g.spanHash.Write([]byte{b.LastByte})
-	}
+	// The span starts with the partly used byte, as soci's span ranges do.
+	g.hashes.cut(b.Bits != 0, b.LastByte)
 	if b.Out == 0 && g.count >= maxZeroCheckpoints {
 		// Each costs a 32 KiB window for 5 bytes of input: refuse the
 		// amplification. soci would go on, but the snapshotter rejects any
@@ -203,7 +188,8 @@ func (g *gzipBuilder) onBoundary(b *inflate.Boundary) error {
 }
 
 func buildGzip(ctx context.Context, cr *countingReader, o options) (*serial, error) {
-	g := &gzipBuilder{span: o.spanSize, blob: sha256.New(), spanHash: sha256.New()}
+	g := &gzipBuilder{span: o.spanSize, hashes: newSpanHasher(!o.syncHash && asyncHashing())}
+	defer g.hashes.stop()
 	dopts := inflate.Options{OnInput: g.onInput, OnBoundary: g.onBoundary}
 	var src io.Reader = cr
 	if o.workers > 1 {
@@ -224,9 +210,7 @@ func buildGzip(ctx context.Context, cr *countingReader, o options) (*serial, err
 	if err != nil {
 		return nil, g.decodeError(err, dec)
 	}
-	if g.open {
-		g.digests = append(g.digests, digestOf(g.spanHash))
-	}
+	digests, blobDigest := g.hashes.finish()
 	binary.LittleEndian.PutUint32(g.ckpts.header[0:], uint32(g.count))
 	binary.LittleEndian.PutUint64(g.ckpts.header[4:], uint64(o.spanSize))
 	return &serial{
@@ -237,10 +221,10 @@ func buildGzip(ctx context.Context, cr *countingReader, o options) (*serial, err
 		toc:              toc.toc,
 		compression:      Gzip,
 		maxSpanID:        int32(g.count - 1),
-		digests:          g.digests,
+		digests:          digests,
 		ckpts:            &g.ckpts,
 		warnings:         append(g.warnings, toc.warnings...),
-		blobDigest:       digestOf(g.blob),
+		blobDigest:       blobDigest,
 	}, nil
 }
 

@@ -8,7 +8,8 @@ type options struct {
 	tool        string
 	compression Compression
 	workers     int
-	chunkSize   int // compressed bytes per parallel chunk (0: default)
+	chunkSize   int  // compressed bytes per parallel chunk (0: default)
+	syncHash    bool // hash on the indexer's goroutine even with a second core (tests)
 }
 
 func makeOptions(opts []Option) options {
