@@ -35,7 +35,9 @@ func WithCompression(c Compression) Option { return func(o *options) { o.compres
 // fixed compressed offsets; 0 means runtime.GOMAXPROCS. The zTOC is the
 // same for every value. The default is 1 (sequential): on the project's
 // 2-core machine the speculative decoding costs more CPU than a second
-// core gives back (docs/performance.md).
+// core gives back (docs/performance.md). Whatever the value, a gzip build
+// hashes (the blob and span SHA-256s) on a goroutine of its own when
+// runtime.GOMAXPROCS is above 1, so one build uses up to two cores.
 func WithWorkers(n int) Option { return func(o *options) { o.workers = n } }
 
 // WithChunkSize sets the compressed bytes per chunk decoded ahead when
